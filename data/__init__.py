@@ -1,0 +1,1 @@
+"""Scene recipes (YAML) and small meshes shipped with meshsim."""

@@ -1,0 +1,1 @@
+"""Warp kernels exposed as torch ops (contact/radius search, fused edge attention)."""

@@ -1,0 +1,5 @@
+import sys
+
+from meshsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Browser viewer: stdlib HTTP server and a static three.js page; exports."""
