@@ -10,6 +10,7 @@ own value ranges in `__post_init__` (raise `ConfigError` there). Values are pars
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -101,6 +102,14 @@ def _deep_copy(data: Any) -> Any:
     return data
 
 
+def _number_from_string(text: str, where: str) -> Any:
+    # YAML 1.1 reads "1e-4" (no dot) as a string; accept it where a number is expected.
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -154,9 +163,13 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be a mapping, got {value!r}")
         key_t, val_t = args if args else (Any, Any)
         return {_convert(key_t, k, where): _convert(val_t, v, f"{where}.{k}") for k, v in value.items()}
+    if tp in (int, float) and isinstance(value, str):
+        value = _number_from_string(value, where)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, float) and value.is_integer():
