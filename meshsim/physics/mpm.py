@@ -1,0 +1,376 @@
+"""Explicit MLS-MPM on a regular grid in Warp: quadratic B-splines, APIC transfer, walls and colliders.
+
+One step maps particle state (x, v, C, F) and a Kirchhoff stress tau per particle to the next state:
+
+    P2G    grid (m v, m) += w (m_p v_p + (-dt V_p 4/dx^2 tau_p + m_p C_p) (x_i - x_p)),  grid m += w m_p
+    grid   v_i = (m v)_i / m_i + dt g, then wall and collider conditions
+    G2P    v_p = sum w v_i,  C_p = 4/dx^2 sum w v_i (x_i - x_p)^T,  F_p <- (I + dt C_p) F_p,  x_p += dt v_p
+
+The domain is [0, 1]^3 with `res` cells per side (dx = 1/res). Base indices use floor() of a clamped position
+and the grid is padded by one node on each side, so every index a kernel touches is inside its array, even for
+particles on the domain edge or with non-finite positions. The stress comes from outside (any callable
+F -> tau), which keeps this module free of material laws; `meshsim.physics.mpm_bridge` makes a step
+differentiable for PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import warp as wp
+
+from meshsim.errors import ConfigError
+
+wp.config.quiet = True
+
+WALL_KINDS = {"free_slip": 0, "no_slip": 1, "sticky": 2}
+PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x >= 0
+
+
+@dataclass
+class PlaneCollider:
+    """Half-space {x : (x - point) . normal < 0} is solid; `normal` points into the free side."""
+
+    point: tuple[float, float, float]
+    normal: tuple[float, float, float]
+    kind: str = "free_slip"
+
+
+@dataclass
+class SphereCollider:
+    """A solid ball at `center` with `radius`."""
+
+    center: tuple[float, float, float]
+    radius: float
+    kind: str = "free_slip"
+
+
+@dataclass
+class MPMConfig:
+    """Grid, time step and boundary set-up of one simulation."""
+
+    res: int = 20  # cells per side of the unit cube
+    dt: float = 5e-4  # seconds per step
+    gravity: tuple[float, float, float] = (0.0, -9.8, 0.0)
+    wall: str = "free_slip"  # free_slip | no_slip | sticky (see `_boundary`)
+    wall_band: int = 3  # nodes within this many cells of a face obey the wall condition (same on both sides)
+    clip: float = 0.5  # particle positions are clamped to [clip dx, 1 - clip dx]
+    planes: list[PlaneCollider] = field(default_factory=list)
+    spheres: list[SphereCollider] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.res < 4:
+            raise ConfigError(f"mpm.res must be >= 4 cells per side, got {self.res}")
+        if not self.dt > 0:
+            raise ConfigError(f"mpm.dt must be > 0 seconds, got {self.dt}")
+        if self.wall not in WALL_KINDS:
+            raise ConfigError(f"mpm.wall must be one of {', '.join(WALL_KINDS)}, got {self.wall!r}")
+        if not 0 <= self.wall_band < self.res // 2:
+            raise ConfigError(f"mpm.wall_band must be in [0, res/2), got {self.wall_band}")
+        if not 0 <= self.clip <= self.wall_band + 0.5:
+            raise ConfigError(f"mpm.clip must be in [0, wall_band + 0.5] cells, got {self.clip}")
+        for c in [*self.planes, *self.spheres]:
+            if c.kind not in WALL_KINDS:
+                raise ConfigError(f"collider kind must be one of {', '.join(WALL_KINDS)}, got {c.kind!r}")
+        for s in self.spheres:
+            if not s.radius > 0:
+                raise ConfigError(f"sphere collider radius must be > 0, got {s.radius}")
+        for p in self.planes:
+            if np.linalg.norm(p.normal) == 0:
+                raise ConfigError("plane collider normal must be non-zero")
+
+    @property
+    def dx(self) -> float:
+        return 1.0 / self.res
+
+
+# --------------------------------------------------------------------------------------------- kernels
+
+
+@wp.func
+def _cell(xp: wp.vec3, inv_dx: float, res: int):
+    """Base node (floor, clamped to [-1, res-1]) and fractional offset in [0.5, 1.5] (for clamped x)."""
+    hi = float(res) - 1.0
+    g = xp * inv_dx - wp.vec3(0.5)
+    b = wp.vec3(
+        wp.floor(wp.clamp(g[0], -1.0, hi)), wp.floor(wp.clamp(g[1], -1.0, hi)), wp.floor(wp.clamp(g[2], -1.0, hi))
+    )
+    return b, xp * inv_dx - b
+
+
+@wp.func
+def _weights(fx: wp.vec3):
+    """Quadratic B-spline weights of the three nodes along each axis: rows = node 0, 1, 2."""
+    w0 = 0.5 * wp.cw_mul(wp.vec3(1.5) - fx, wp.vec3(1.5) - fx)
+    d1 = fx - wp.vec3(1.0)
+    w1 = wp.vec3(0.75) - wp.cw_mul(d1, d1)
+    d2 = fx - wp.vec3(0.5)
+    w2 = 0.5 * wp.cw_mul(d2, d2)
+    return wp.matrix_from_rows(w0, w1, w2)
+
+
+@wp.kernel
+def p2g_kernel(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    C: wp.array(dtype=wp.mat33),
+    tau: wp.array(dtype=wp.mat33),
+    mass: wp.array(dtype=float),
+    vol: wp.array(dtype=float),
+    dt: float,
+    dx: float,
+    res: int,
+    grid_mv: wp.array3d(dtype=wp.vec4),
+):
+    p = wp.tid()
+    inv_dx = 1.0 / dx
+    b, fx = _cell(x[p], inv_dx, res)
+    w = _weights(fx)
+    m = mass[p]
+    affine = (-dt * vol[p] * 4.0 * inv_dx * inv_dx) * tau[p] + m * C[p]
+    mv = m * v[p]
+    bi = int(b[0]) + PAD
+    bj = int(b[1]) + PAD
+    bk = int(b[2]) + PAD
+    for i in range(3):
+        for j in range(3):
+            for k in range(3):
+                dpos = (wp.vec3(float(i), float(j), float(k)) - fx) * dx
+                weight = w[i, 0] * w[j, 1] * w[k, 2]
+                q = weight * (mv + affine * dpos)
+                wp.atomic_add(grid_mv, bi + i, bj + j, bk + k, wp.vec4(q[0], q[1], q[2], weight * m))
+
+
+@wp.func
+def _boundary(vel: wp.vec3, n: wp.vec3, kind: int):
+    """free_slip (0): drop the velocity component into the wall; no_slip (1): stop a node moving into the
+    wall; sticky (2): stop every node in contact. Nodes moving away are free in the first two."""
+    if kind == 2:
+        return wp.vec3(0.0)
+    vn = wp.dot(vel, n)
+    if vn < 0.0:
+        if kind == 1:
+            return wp.vec3(0.0)
+        return vel - vn * n
+    return vel
+
+
+@wp.kernel
+def grid_kernel(
+    grid_mv: wp.array3d(dtype=wp.vec4),
+    dt: float,
+    dx: float,
+    res: int,
+    gravity: wp.vec3,
+    wall: int,
+    band: int,
+    plane_point: wp.array(dtype=wp.vec3),
+    plane_normal: wp.array(dtype=wp.vec3),
+    plane_kind: wp.array(dtype=int),
+    sphere_center: wp.array(dtype=wp.vec3),
+    sphere_radius: wp.array(dtype=float),
+    sphere_kind: wp.array(dtype=int),
+    grid_v: wp.array3d(dtype=wp.vec3),
+):
+    i, j, k = wp.tid()
+    q = grid_mv[i, j, k]
+    vel = wp.vec3(0.0)
+    if q[3] > 0.0:
+        vel = wp.vec3(q[0], q[1], q[2]) / q[3] + dt * gravity
+        node = wp.vec3(float(i - PAD), float(j - PAD), float(k - PAD))
+        for a in range(3):
+            # Symmetric band: nodes 0..band-1 and res-band+1..res (and the padding) touch the walls.
+            if node[a] < float(band):
+                e = wp.vec3(0.0)
+                e[a] = 1.0
+                vel = _boundary(vel, e, wall)
+            if node[a] > float(res - band):
+                e = wp.vec3(0.0)
+                e[a] = -1.0
+                vel = _boundary(vel, e, wall)
+        pos = node * dx
+        for c in range(plane_point.shape[0]):
+            n = plane_normal[c]
+            if wp.dot(pos - plane_point[c], n) < 0.0:
+                vel = _boundary(vel, n, plane_kind[c])
+        for c in range(sphere_center.shape[0]):
+            d = pos - sphere_center[c]
+            dist = wp.length(d)
+            if dist < sphere_radius[c] and dist > 0.0:
+                vel = _boundary(vel, d / dist, sphere_kind[c])
+    grid_v[i, j, k] = vel
+
+
+@wp.kernel
+def g2p_kernel(
+    x: wp.array(dtype=wp.vec3),
+    F: wp.array(dtype=wp.mat33),
+    grid_v: wp.array3d(dtype=wp.vec3),
+    dt: float,
+    dx: float,
+    res: int,
+    clip_lo: float,
+    clip_hi: float,
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
+    C_out: wp.array(dtype=wp.mat33),
+    F_out: wp.array(dtype=wp.mat33),
+):
+    p = wp.tid()
+    inv_dx = 1.0 / dx
+    b, fx = _cell(x[p], inv_dx, res)
+    w = _weights(fx)
+    bi = int(b[0]) + PAD
+    bj = int(b[1]) + PAD
+    bk = int(b[2]) + PAD
+    vel = wp.vec3(0.0)
+    Bm = wp.mat33(0.0)
+    for i in range(3):
+        for j in range(3):
+            for k in range(3):
+                dpos = (wp.vec3(float(i), float(j), float(k)) - fx) * dx
+                weight = w[i, 0] * w[j, 1] * w[k, 2]
+                gv = weight * grid_v[bi + i, bj + j, bk + k]
+                vel += gv
+                Bm += wp.outer(gv, dpos)
+    Cp = (4.0 * inv_dx * inv_dx) * Bm
+    C_out[p] = Cp
+    v_out[p] = vel
+    F_out[p] = (wp.identity(n=3, dtype=float) + dt * Cp) * F[p]
+    xn = x[p] + dt * vel
+    x_out[p] = wp.vec3(
+        wp.clamp(xn[0], clip_lo, clip_hi), wp.clamp(xn[1], clip_lo, clip_hi), wp.clamp(xn[2], clip_lo, clip_hi)
+    )
+
+
+# -------------------------------------------------------------------------------------------- solver
+
+
+def _adjoints(args):
+    """Adjoint arguments of a launch: an array's Warp-owned grad, a zero value for vectors/scalars."""
+    out = []
+    for a in args:
+        if isinstance(a, wp.array):
+            out.append(a.grad if a.requires_grad else None)
+        elif wp.types.is_value(a):
+            out.append(type(a)())
+        else:
+            out.append(None)
+    return out
+
+
+class MPMSolver:
+    """Preallocated Warp buffers for one particle set and one grid; `step()` advances `inp` into `out`.
+
+    Buffers (Warp arrays, all on `device`): inputs x, v, C, F, tau; outputs x1, v1, C1, F1; per-particle mass,
+    vol and material id; grid_mv [(res+3)^3, vec4 = (m v, m)] and grid_v. `mpm_bridge` fills the inputs from
+    torch tensors; a pure-Warp caller may write them directly (e.g. via `wp.to_torch`) and call `swap()`.
+    """
+
+    def __init__(self, cfg: MPMConfig, mass: np.ndarray, vol: np.ndarray, device: str = "cpu", material_id=None):
+        wp.init()
+        self.cfg = cfg
+        self.device = wp.get_device(device)
+        n = len(mass)
+        if n == 0 or len(vol) != n:
+            raise ConfigError(f"MPM needs as many volumes as masses and at least one particle, got {n}/{len(vol)}")
+        self.num_particles = n
+        d = self.device
+        vec, mat = wp.vec3, wp.mat33
+        self.x, self.v, self.x1, self.v1 = (wp.zeros(n, dtype=vec, device=d, requires_grad=True) for _ in range(4))
+        self.C, self.F, self.tau, self.C1, self.F1 = (
+            wp.zeros(n, dtype=mat, device=d, requires_grad=True) for _ in range(5)
+        )
+        self.mass = wp.array(np.asarray(mass, np.float32), dtype=float, device=d)
+        self.vol = wp.array(np.asarray(vol, np.float32), dtype=float, device=d)
+        ids = np.zeros(n, np.int32) if material_id is None else np.asarray(material_id, np.int32)
+        self.material_id = wp.array(ids, dtype=int, device=d)
+        shape = (cfg.res + 1 + 2 * PAD,) * 3
+        self.grid_mv = wp.zeros(shape, dtype=wp.vec4, device=d, requires_grad=True)
+        self.grid_v = wp.zeros(shape, dtype=wp.vec3, device=d, requires_grad=True)
+        self._colliders()
+        self._record()
+
+    def _colliders(self) -> None:
+        cfg, d = self.cfg, self.device
+        unit = [np.asarray(p.normal, np.float32) / np.linalg.norm(p.normal) for p in cfg.planes]
+        self.plane_point = wp.array([p.point for p in cfg.planes], dtype=wp.vec3, device=d)
+        self.plane_normal = wp.array(unit, dtype=wp.vec3, device=d)
+        self.plane_kind = wp.array([WALL_KINDS[p.kind] for p in cfg.planes], dtype=int, device=d)
+        self.sphere_center = wp.array([s.center for s in cfg.spheres], dtype=wp.vec3, device=d)
+        self.sphere_radius = wp.array([s.radius for s in cfg.spheres], dtype=float, device=d)
+        self.sphere_kind = wp.array([WALL_KINDS[s.kind] for s in cfg.spheres], dtype=int, device=d)
+
+    def _args(self):
+        cfg = self.cfg
+        dt, dx, res = float(cfg.dt), float(cfg.dx), int(cfg.res)
+        p2g = ([self.x, self.v, self.C, self.tau, self.mass, self.vol, dt, dx, res], [self.grid_mv])
+        grid = (
+            [
+                self.grid_mv, dt, dx, res, wp.vec3(*cfg.gravity), WALL_KINDS[cfg.wall], int(cfg.wall_band),
+                self.plane_point, self.plane_normal, self.plane_kind,
+                self.sphere_center, self.sphere_radius, self.sphere_kind,
+            ],
+            [self.grid_v],
+        )
+        lo, hi = cfg.clip * dx, 1.0 - cfg.clip * dx
+        g2p = ([self.x, self.F, self.grid_v, dt, dx, res, lo, hi], [self.x1, self.v1, self.C1, self.F1])
+        return p2g, grid, g2p
+
+    def _record(self) -> None:
+        """Pre-built launches: replaying them skips Warp's argument packing on every step."""
+        (a, oa), (b, ob), (c, oc) = self._args()
+        n, d, gshape = self.num_particles, self.device, self.grid_mv.shape
+        self._launches = [
+            wp.launch(p2g_kernel, n, inputs=a, outputs=oa, device=d, record_cmd=True),
+            wp.launch(grid_kernel, gshape, inputs=b, outputs=ob, device=d, record_cmd=True),
+            wp.launch(g2p_kernel, n, inputs=c, outputs=oc, device=d, record_cmd=True),
+        ]
+
+    def grid_pass(self) -> None:
+        """P2G and grid update from the input buffers (also used to recompute the grid in backward)."""
+        self.grid_mv.zero_()
+        self._launches[0].launch()
+        self._launches[1].launch()
+
+    def step(self) -> None:
+        """One explicit step: inputs (x, v, C, F, tau) -> outputs (x1, v1, C1, F1)."""
+        self.grid_pass()
+        self._launches[2].launch()
+
+    def swap(self) -> None:
+        """Make the outputs the next inputs (pure-Warp stepping without copies)."""
+        self.x, self.x1 = self.x1, self.x
+        self.v, self.v1 = self.v1, self.v
+        self.C, self.C1 = self.C1, self.C
+        self.F, self.F1 = self.F1, self.F
+        self._record()
+
+    def backward(self) -> None:
+        """Accumulate input adjoints from the output adjoints (x1.grad, ...) of the step last run forward.
+
+        Expects the inputs to hold that step's values; recomputes the grid, then runs the adjoint kernels
+        G2P -> grid -> P2G directly (no tape), so only Warp-owned grad buffers are written.
+        """
+        for arr in (self.x, self.v, self.C, self.F, self.tau, self.grid_mv, self.grid_v):
+            arr.grad.zero_()
+        self.grid_pass()
+        (a, oa), (b, ob), (c, oc) = self._args()
+        d = self.device
+        wp.launch(g2p_kernel, self.num_particles, inputs=c, outputs=oc, adj_inputs=_adjoints(c), adj_outputs=_adjoints(oc),
+                  adjoint=True, device=d, record_tape=False)
+        wp.launch(grid_kernel, self.grid_mv.shape, inputs=b, outputs=ob, adj_inputs=_adjoints(b), adj_outputs=_adjoints(ob),
+                  adjoint=True, device=d, record_tape=False)
+        wp.launch(p2g_kernel, self.num_particles, inputs=a, outputs=oa, adj_inputs=_adjoints(a), adj_outputs=_adjoints(oa),
+                  adjoint=True, device=d, record_tape=False)
+
+    def grid_mass_momentum(self) -> np.ndarray:
+        """[(res+3)^3, 4] node (m v, m) of the last grid pass (for tests and diagnostics)."""
+        return self.grid_mv.numpy().reshape(-1, 4)
+
+    def node_positions(self) -> np.ndarray:
+        """[(res+3)^3, 3] positions of the grid nodes, padding included, in the order of `grid_mass_momentum`."""
+        idx = np.arange(self.cfg.res + 1 + 2 * PAD) - PAD
+        g = np.stack(np.meshgrid(idx, idx, idx, indexing="ij"), -1).reshape(-1, 3)
+        return g * self.cfg.dx
