@@ -1,0 +1,274 @@
+"""Training loop of the learned mesh simulators (HCMT, MGN), in one process or many under torchrun.
+
+    from meshsim.train import train, TrainConfig
+    result = train(load_config(TrainConfig, "data/train_hcmt_impact_plate.yaml"), resume=False)
+
+Reproducibility: the data order of an epoch is a pure function of (seed, epoch), the position inside it follows
+from the step, and checkpoints carry model, optimizer, schedule, step and every rank's RNG states. So a run
+resumed from `checkpoints/last.pt` takes exactly the steps the uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from meshsim.config import save_config, to_dict
+from meshsim.errors import CheckpointError, ConfigError, OutputError
+from meshsim.train import distributed as D
+from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from meshsim.train.config import TrainConfig
+from meshsim.train.logging import MetricsLog, progress
+
+VAL_COLUMNS = ["val_p1", "val_p_all", "val_diverged"]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    loss: float  # mean training loss over the last logged interval
+    best_metric: float  # best validation p_all (x1e3); inf without validation data
+    world_size: int
+
+
+class _LossModule(torch.nn.Module):
+    """DDP synchronises gradients of what runs through forward(): route the simulator's loss through it."""
+
+    def __init__(self, sim):
+        super().__init__()
+        self.sim = sim
+
+    def forward(self, batch, accumulate_stats: bool):
+        return self.sim.loss(batch, accumulate_stats=accumulate_stats)
+
+
+def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = None,
+          show_progress: bool = True) -> TrainResult:
+    """Train `cfg.model` on `cfg.train_data`; see docs/training.md for the run folder it fills."""
+    from meshsim.datasets import FrameWindowDataset
+    from meshsim.models import LearnedSimulator
+
+    env = D.setup(cfg.device)
+    try:
+        run = Path(run_dir or cfg.run_dir or Path("runs") / cfg.name)
+        ckpt_dir = run / "checkpoints"
+        last_path = ckpt_dir / "last.pt"
+        if env.is_main:
+            _prepare_run_dir(run, last_path, resume)
+        D.barrier(env)
+        if not cfg.train_data:
+            raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
+        dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=1)
+        dim = int(dataset[0]["mesh_pos"].shape[1])
+        per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
+        D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
+
+        _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
+        sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)
+        optimizer = torch.optim.Adam(sim.parameters(), lr=cfg.optim.lr)
+        start, best = 0, math.inf
+        if resume:
+            ckpt = read_checkpoint(last_path)
+            _restore(ckpt, sim, optimizer, last_path)
+            start, best = int(ckpt["step"]), float(ckpt.get("best_metric", math.inf))
+            ranks = ckpt.get("rng", {}).get("ranks", [])
+            if len(ranks) == env.world_size:
+                set_rng_state(ranks[env.rank])
+            else:  # another world size: a fresh, still deterministic stream per rank
+                _seed_all(cfg.seed + 7919 * env.rank + 104729 * start)
+        else:
+            _seed_all(cfg.seed + 7919 * env.rank)
+        if start >= cfg.steps:
+            raise ConfigError(f"{last_path} is at step {start}, not below steps={cfg.steps}: raise steps to go on")
+
+        model = _LossModule(sim)
+        if env.distributed:
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
+                find_unused_parameters=cfg.find_unused_parameters)
+
+        val_set = []
+        if env.is_main and cfg.valid_data:
+            from meshsim.train.validation import load_validation_set
+
+            val_set = load_validation_set(cfg.valid_data, cfg.val_rollouts, cfg.val_steps)
+            save_config(cfg, run / "config.resolved.yaml")
+        elif env.is_main:
+            save_config(cfg, run / "config.resolved.yaml")
+
+        log = None
+        bar = progress(cfg.steps, start, show_progress and env.is_main)
+        window: dict[str, list[float]] = {}
+        last_loss = math.nan
+        tick = time.perf_counter()
+        sim.train()
+        epoch_iter, epoch_of_iter = None, -1
+        for step in range(start, cfg.steps):
+            epoch, offset = divmod(step, per_epoch)
+            if epoch != epoch_of_iter:
+                epoch_iter = _epoch_loader(dataset, cfg, env, epoch, offset)
+                epoch_of_iter = epoch
+            batch = sim.collate(next(epoch_iter)).to(env.device)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step)
+            warm = step < cfg.warmup_steps
+            if warm:
+                with torch.no_grad():
+                    loss, logs = model(batch, True)
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                loss, logs = model(batch, True)
+                loss.backward()
+                optimizer.step()
+            _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()}})
+            done = step + 1
+            bar.update(1)
+
+            row = None
+            if done % cfg.log_interval == 0 or done == cfg.steps:
+                count = len(window["loss"])
+                row = _reduce_window(window, env)
+                row.update(lr=optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm),
+                           seconds_per_step=(time.perf_counter() - tick) / count)
+                last_loss = row["loss"]
+                window, tick = {}, time.perf_counter()
+                bar.set_postfix(loss=f"{last_loss:.4g}")
+            validating = bool(val_set) and ((cfg.val_interval and done % cfg.val_interval == 0) or done == cfg.steps)
+            if validating:
+                from meshsim.train.validation import validate
+
+                val = validate(sim, val_set)
+                row = {**(row or {}), **val}
+                if val["val_p_all"] < best:
+                    best = val["val_p_all"]
+                    save_checkpoint(ckpt_dir / "best.pt", _payload(cfg, sim, optimizer, done, best, dim, None))
+            if env.is_main and row is not None:
+                if log is None:
+                    columns = ["epoch", "lr", "loss", *sorted(k for k in row if k not in
+                               ("epoch", "lr", "loss", *VAL_COLUMNS)), *VAL_COLUMNS]
+                    log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
+                                     run / "tensorboard" if cfg.tensorboard else None)
+                log.write(done, row)
+            if done % cfg.checkpoint_interval == 0 or done == cfg.steps:
+                states = _gather_rng(env)
+                if env.is_main:
+                    save_checkpoint(last_path, _payload(cfg, sim, optimizer, done, best, dim, states))
+        bar.close()
+        if log is not None:
+            log.close()
+        if env.distributed:  # every replica ends with rank 0's normalizer statistics as well as its weights
+            for buffer in sim.buffers():
+                dist.broadcast(buffer, src=0)
+        D.barrier(env)
+        return TrainResult(run, cfg.steps, last_loss, best, env.world_size)
+    finally:
+        D.teardown(env)
+
+
+def train_from_file(config: str | Path, overrides: list[str] = (), resume: bool = False,
+                    run_dir: str | Path | None = None) -> TrainResult:
+    from meshsim.config import load_config
+
+    return train(load_config(TrainConfig, config, overrides), resume=resume, run_dir=run_dir)
+
+
+def _prepare_run_dir(run: Path, last_path: Path, resume: bool) -> None:
+    if resume and not last_path.is_file():
+        raise CheckpointError(f"cannot resume: {last_path} does not exist; start without --resume")
+    if not resume and last_path.is_file():
+        raise OutputError(f"{run} already holds a run: pass --resume to continue it, or choose another name/--run-dir")
+    try:
+        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create run folder {run} ({err.strerror}): choose another --run-dir") from None
+
+
+def _epoch_loader(dataset, cfg: TrainConfig, env: D.DistEnv, epoch: int, offset: int):
+    """Iterator over this rank's batches (lists of samples) of `epoch`, starting at batch `offset`."""
+    batches = D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, epoch, env.rank, env.world_size)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=batches[offset:].tolist(), collate_fn=_as_list, num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched by the loader
+    )
+    return iter(loader)
+
+
+def _as_list(samples):
+    return samples
+
+
+def _collect(window: dict[str, list[float]], values: dict[str, float]) -> None:
+    for key, value in values.items():
+        window.setdefault(key, []).append(value)
+
+
+def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, float]:
+    """Mean of each logged value over the interval and over ranks."""
+    keys = sorted(window)
+    means = torch.tensor([float(np.mean(window[k])) for k in keys], dtype=torch.float64)
+    if env.distributed:
+        dist.all_reduce(means)
+        means /= env.world_size
+    return dict(zip(keys, means.tolist()))
+
+
+def _gather_rng(env: D.DistEnv) -> list | None:
+    state = rng_state()
+    if not env.distributed:
+        return [state]
+    states = [None] * env.world_size
+    dist.all_gather_object(states, state)
+    return states
+
+
+def _payload(cfg: TrainConfig, sim, optimizer, step: int, best: float, dim: int, rng_states) -> dict:
+    return {
+        "model_config": to_dict(cfg.model),
+        "dim": dim,
+        "model": {k: v.detach().cpu() for k, v in sim.state_dict().items()},
+        "optimizer": _to_cpu(optimizer.state_dict()),
+        "scheduler": {"kind": "exponential", "lr": cfg.optim.lr, "decay_rate": cfg.optim.decay_rate,
+                      "decay_steps": cfg.optim.decay_steps, "min_lr": cfg.optim.min_lr, "step": step},
+        "step": step,
+        "best_metric": best,
+        "rng": {"ranks": rng_states or []},
+        "train_config": to_dict(cfg),
+    }
+
+
+def _restore(ckpt: dict, sim, optimizer, path: Path) -> None:
+    try:
+        sim.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{path} does not fit this config's model ({first}): use the run's own config") from None
+    if "optimizer" not in ckpt:
+        raise CheckpointError(f"{path} has no optimizer state (a model-only file?); it cannot be resumed")
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: optimizer state does not fit this model ({err})") from None
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
