@@ -1,0 +1,71 @@
+"""A writer killed with SIGKILL at any moment leaves a valid store holding every finished trajectory."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+from meshsim.datasets import TrajectoryFile, TrajectoryWriter
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from meshsim.datasets import Trajectory, TrajectoryWriter
+
+    def make(i):
+        rng = np.random.default_rng(i)
+        n, t = 400, 40
+        return Trajectory(cells=rng.integers(0, n, (800, 3)).astype(np.int32),
+                          mesh_pos=rng.random((n, 2)).astype(np.float32), node_type=np.zeros(n, np.int32),
+                          world_pos=rng.random((t, n, 2)).astype(np.float32), dt=0.01,
+                          fields={"stress": rng.random((t, n)).astype(np.float32)})
+
+    with TrajectoryWriter(sys.argv[1]) as w:
+        print("resumed", len(w.ids), flush=True)
+        for i in range(int(sys.argv[2])):
+            if f"{i:03d}" not in w.ids:
+                w.write(f"{i:03d}", make(i))
+                print("done", i, flush=True)
+    """
+)
+
+
+def _expected(i):
+    rng = np.random.default_rng(i)
+    rng.integers(0, 400, (800, 3))
+    rng.random((400, 2))
+    return rng.random((40, 400, 2)).astype(np.float32)
+
+
+def test_sigkill_mid_write_keeps_every_finished_trajectory_and_resumes(tmp_path):
+    path, total = tmp_path / "crash.h5", 12
+    rng = random.Random(7)
+    for attempt in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(total)], stdout=subprocess.PIPE, text=True
+        )
+        finished = []
+        assert proc.stdout.readline().startswith("resumed")
+        for _ in range(rng.randint(1, 2)):
+            line = proc.stdout.readline()
+            if line.startswith("done"):
+                finished.append(f"{int(line.split()[1]):03d}")
+        time.sleep(rng.uniform(0.0, 0.05))  # land somewhere inside the next write
+        os.kill(proc.pid, signal.SIGKILL)
+        rest = proc.stdout.read()
+        proc.wait()
+        finished += [f"{int(x.split()[1]):03d}" for x in rest.splitlines() if x.startswith("done")]
+        with TrajectoryFile(path) as f:
+            assert set(finished) <= set(f.ids), f"attempt {attempt}: a finished trajectory was lost"
+            for traj_id in f.ids:
+                np.testing.assert_array_equal(f.read(traj_id).world_pos, _expected(int(traj_id)))
+    subprocess.run([sys.executable, "-c", WRITER, str(path), str(total)], check=True, capture_output=True)
+    with TrajectoryWriter(path) as w:
+        assert w.ids == [f"{i:03d}" for i in range(total)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.h5"]  # killed writers' temporaries removed
