@@ -1,0 +1,34 @@
+"""Graph building for learned mesh simulators: edge sets, features, normalizers, noise, targets, masks."""
+
+from meshsim.graph.batch import MeshGraph
+from meshsim.graph.attention import edge_attention, edge_attention_reference
+from meshsim.graph.edges import (
+    cells_to_edges,
+    contact_edges,
+    edge_offsets,
+    mesh_edge_features,
+    radius_pairs,
+    radius_pairs_reference,
+    world_edges,
+)
+from meshsim.graph.features import add_training_noise, integrate, node_features, output_mask, position_target
+from meshsim.graph.normalizer import Normalizer
+
+__all__ = [
+    "MeshGraph",
+    "Normalizer",
+    "add_training_noise",
+    "cells_to_edges",
+    "contact_edges",
+    "edge_attention",
+    "edge_attention_reference",
+    "edge_offsets",
+    "integrate",
+    "mesh_edge_features",
+    "node_features",
+    "output_mask",
+    "position_target",
+    "radius_pairs",
+    "radius_pairs_reference",
+    "world_edges",
+]

@@ -1,0 +1,241 @@
+"""LearnedSimulator: graph building + normalizers + HCMT/MGN network, as one `nn.Module`.
+
+    sim = LearnedSimulator(ModelConfig(kind="hcmt"), dim=2)
+    batch = sim.collate(samples)            # FrameWindowDataset items (history=1, horizon=1)
+    loss, logs = sim.loss(batch, accumulate_stats=True)
+    static = sim.prepare(mesh_pos, cells, node_type, attrs)
+    next_pos, fields = sim.step(static, prev_pos, cur_pos, next_pos_hint)
+
+Normalizers are buffers, so `state_dict()` carries their statistics into checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric.data import Batch
+
+from meshsim.config import from_dict
+from meshsim.errors import CheckpointError, DataFormatError
+from meshsim.graph import (
+    MeshGraph,
+    Normalizer,
+    add_training_noise,
+    cells_to_edges,
+    contact_edges,
+    integrate,
+    mesh_edge_features,
+    node_features,
+    output_mask,
+    position_target,
+    world_edges,
+)
+from meshsim.graph.edges import edge_offsets
+from meshsim.mesh.hierarchy import cached_hierarchy
+from meshsim.models.config import ModelConfig
+from meshsim.models.hcmt import HCMT
+from meshsim.models.mgn import MeshGraphNet
+
+
+class LearnedSimulator(nn.Module):
+    def __init__(self, cfg: ModelConfig, dim: int):
+        super().__init__()
+        if dim not in (2, 3):
+            raise DataFormatError(f"learned simulators support 2D or 3D meshes, got dim={dim}")
+        self.cfg, self.dim = cfg, dim
+        node_width = dim + 9 + len(cfg.material_keys) + (dim if cfg.kinematic_input else 0)
+        mesh_edge_width, contact_width = 2 * dim + 2, dim + 1
+        out_width = dim + len(cfg.fields)
+        self.node_normalizer = Normalizer(node_width)
+        self.mesh_edge_normalizer = Normalizer(mesh_edge_width)
+        self.contact_edge_normalizer = Normalizer(contact_width)
+        self.target_normalizer = Normalizer(dim)
+        self.field_normalizer = Normalizer(max(len(cfg.fields), 1))
+        if cfg.kind == "hcmt":
+            self.network = HCMT(node_width, mesh_edge_width, contact_width, out_width, cfg.latent, cfg.heads,
+                                cfg.cmt_blocks, cfg.levels, cfg.mlp_layers, cfg.attention)
+        else:
+            self.network = MeshGraphNet(node_width, [mesh_edge_width, contact_width], out_width, cfg.latent,
+                                        cfg.blocks, cfg.mlp_layers)
+
+    # ----------------------------------------------------------------------------------------------- topology
+    def _static_graph(self, mesh_pos, cells, node_type, attrs: Mapping[str, Any], where: str) -> MeshGraph:
+        """Everything about one mesh that does not change over time (edges, hierarchy, material)."""
+        mesh_pos = torch.as_tensor(np.asarray(mesh_pos), dtype=torch.float32)
+        cells_np = np.asarray(cells, dtype=np.int64)
+        node_type = torch.as_tensor(np.asarray(node_type), dtype=torch.int64).reshape(-1)
+        n = mesh_pos.shape[0]
+        if mesh_pos.ndim != 2 or mesh_pos.shape[1] != self.dim:
+            raise DataFormatError(f"{where}: mesh_pos has shape {tuple(mesh_pos.shape)}, the model expects [N, {self.dim}]")
+        if node_type.shape[0] != n:
+            raise DataFormatError(f"{where}: node_type has {node_type.shape[0]} entries for {n} nodes")
+        edges = cells_to_edges(cells_np)
+        graph = MeshGraph(num_nodes=n, mesh_pos=mesh_pos, node_type=node_type, edge_index=edges)
+        graph.material = self._material(attrs, n, where)
+        if self.cfg.kind == "hcmt":
+            hierarchy = cached_hierarchy(
+                mesh_pos.numpy(), cells_np, edges.numpy(), self.cfg.levels, self.cfg.hierarchy_cache_dir or None,
+                self.cfg.min_level_nodes, self.cfg.level_edge_factor,
+            )
+            for i, level in enumerate(hierarchy.padded(self.cfg.levels)[1:], start=1):
+                graph.set_level(i, torch.from_numpy(level.ids), torch.from_numpy(level.edges))
+        return graph
+
+    def _material(self, attrs: Mapping[str, Any], n: int, where: str) -> torch.Tensor:
+        values = []
+        for key in self.cfg.material_keys:
+            if key not in attrs:
+                raise DataFormatError(
+                    f"{where} has no attribute {key!r} for the material features: "
+                    f"set model.material_keys to attributes it has ({', '.join(sorted(attrs)) or 'none'})"
+                )
+            values.append(float(torch.as_tensor(attrs[key]).reshape(-1)[0]))
+        return torch.tensor(values, dtype=torch.float32).expand(n, len(values)).clone()
+
+    def collate(self, samples: Sequence[Mapping[str, Any]]) -> Batch:
+        """FrameWindowDataset items (windows of 3 frames: t-1, t, t+1) -> one PyG Batch."""
+        graphs = []
+        for sample in samples:
+            where = f"trajectory {sample.get('traj_id', '?')} frame {sample.get('t', '?')}"
+            graph = self._static_graph(sample["mesh_pos"], sample["cells"], sample["node_type"],
+                                       sample.get("attrs", {}), where)
+            frames = torch.as_tensor(sample["world_pos"], dtype=torch.float32)
+            if frames.ndim != 3 or frames.shape[0] != 3 or frames.shape[1:] != graph.mesh_pos.shape:
+                raise DataFormatError(
+                    f"{where}: world_pos window has shape {tuple(frames.shape)}, expected [3, N, {self.dim}] "
+                    "(use FrameWindowDataset(history=1, horizon=1))"
+                )
+            graph.prev_pos, graph.cur_pos, graph.next_pos = frames[0], frames[1], frames[2]
+            graph.next_fields = self._fields(sample, graph.num_nodes, where)
+            graphs.append(graph)
+        return Batch.from_data_list(graphs)
+
+    def _fields(self, sample: Mapping[str, Any], n: int, where: str) -> torch.Tensor:
+        columns = []
+        for name in self.cfg.fields:
+            key = f"fields/{name}"
+            if key not in sample:
+                raise DataFormatError(f"{where} has no field {name!r}: set model.fields to the fields it has")
+            window = torch.as_tensor(sample[key], dtype=torch.float32)
+            if window.shape != (3, n):
+                raise DataFormatError(f"{where}: field {name!r} has shape {tuple(window.shape)}, expected [3, {n}]"
+                                      " (scalar per node)")
+            columns.append(window[2])
+        return torch.stack(columns, dim=-1) if columns else torch.zeros(n, 0)
+
+    # ------------------------------------------------------------------------------------------------ network
+    def output_mask(self, node_type: torch.Tensor) -> torch.Tensor:
+        """[N, d] bool: predicted components (HANDLE: none; SYMMETRIC: all but x). Also the loss mask."""
+        return output_mask(torch.as_tensor(node_type).reshape(-1), self.dim, self.cfg.predicted_type_ids)
+
+    def _forward(self, graph, prev_pos, cur_pos, next_hint, accumulate: bool) -> torch.Tensor:
+        """Normalized prediction [N, d + fields] at positions (prev_pos, cur_pos)."""
+        cfg, mask = self.cfg, self.output_mask(graph.node_type)
+        motion = None
+        if cfg.kinematic_input:
+            kinematic = ~mask.any(dim=-1, keepdim=True)
+            motion = (next_hint - cur_pos) * kinematic if next_hint is not None else torch.zeros_like(cur_pos)
+        x = node_features(prev_pos, cur_pos, graph.node_type, graph.material, motion)
+        x = self.node_normalizer(x, accumulate)
+        batch = getattr(graph, "batch", None)
+        if cfg.kind == "mgn" and cfg.world_edges:
+            second = world_edges(cur_pos, graph.edge_index, cfg.contact_radius, batch)
+        else:
+            second = contact_edges(cur_pos, graph.node_type, cfg.contact_radius, batch)
+        second_x = self.contact_edge_normalizer(edge_offsets(cur_pos, second), accumulate)
+        if cfg.kind == "mgn":
+            mesh_x = self.mesh_edge_normalizer(mesh_edge_features(cur_pos, graph.mesh_pos, graph.edge_index),
+                                               accumulate)
+            return self.network(x, [(graph.edge_index, mesh_x), (second, second_x)])
+        edges, ids, feats = [graph.edge_index], [None], []
+        world, mesh = cur_pos, graph.mesh_pos
+        feats.append(mesh_edge_features(world, mesh, graph.edge_index))
+        for i in range(1, cfg.levels + 1):
+            level_ids, level_edges = graph.level_ids(i), graph.level_edges(i)
+            world, mesh = world[level_ids], mesh[level_ids]
+            ids.append(level_ids)
+            edges.append(level_edges)
+            feats.append(mesh_edge_features(world, mesh, level_edges))
+        mesh_x = self.mesh_edge_normalizer(torch.cat(feats), accumulate)
+        return self.network(x, edges, mesh_x, ids, second, second_x)
+
+    def loss(self, batch, accumulate_stats: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+        """Masked MSE of normalized Delta-x (or acceleration) plus MSE of normalized fields at t+1.
+
+        Noise is added in training mode only; statistics accumulate when `accumulate_stats` and training.
+        """
+        cfg = self.cfg
+        accumulate = accumulate_stats and self.training
+        cur_pos, next_pos = batch.cur_pos, batch.next_pos
+        if self.training:
+            cur_pos, next_pos = add_training_noise(cur_pos, next_pos, batch.node_type, cfg.noise_std, cfg.noise_gamma)
+        pred = self._forward(batch, batch.prev_pos, cur_pos, next_pos, accumulate)
+        target = self.target_normalizer(position_target(batch.prev_pos, cur_pos, next_pos, cfg.target), accumulate)
+        mask = self.output_mask(batch.node_type).to(pred.dtype)
+        position_loss = (((pred[:, : self.dim] - target) ** 2) * mask).sum(-1).mean()
+        loss = position_loss
+        logs = {"loss_position": float(position_loss.detach())}
+        if cfg.fields:
+            fields = self.field_normalizer(batch.next_fields, accumulate)
+            field_loss = ((pred[:, self.dim :] - fields) ** 2).sum(-1).mean()
+            loss = loss + field_loss
+            logs["loss_fields"] = float(field_loss.detach())
+        logs["loss"] = float(loss.detach())
+        return loss, logs
+
+    # ----------------------------------------------------------------------------------------------- rollout
+    def prepare(self, mesh_pos, cells, node_type, attrs: Mapping[str, Any] | None = None) -> MeshGraph:
+        """Per-mesh static graph (edges, hierarchy, material) on the model's device; reuse it for every step."""
+        graph = self._static_graph(mesh_pos, cells, node_type, attrs or {}, "mesh")
+        graph.batch = torch.zeros(graph.num_nodes, dtype=torch.int64)
+        return graph.to(self._device())
+
+    @torch.no_grad()
+    def step(self, static: MeshGraph, prev_pos: torch.Tensor, cur_pos: torch.Tensor,
+             next_pos_hint: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One step: (x_{t-1}, x_t) -> x_{t+1} and fields at t+1 (physical units). No noise, no statistics.
+
+        Components the model does not predict come from `next_pos_hint` (ground truth of kinematic/clamped
+        nodes), or stay at `cur_pos` when no hint is given.
+        """
+        device = self._device()
+        prev_pos, cur_pos = prev_pos.to(device, torch.float32), cur_pos.to(device, torch.float32)
+        hint = next_pos_hint.to(device, torch.float32) if next_pos_hint is not None else None
+        pred = self._forward(static, prev_pos, cur_pos, hint, accumulate=False)
+        update = self.target_normalizer.inverse(pred[:, : self.dim])
+        next_pos = integrate(prev_pos, cur_pos, update, self.cfg.target)
+        fallback = hint if hint is not None else cur_pos
+        next_pos = torch.where(self.output_mask(static.node_type), next_pos, fallback)
+        values = self.field_normalizer.inverse(pred[:, self.dim :]) if self.cfg.fields else pred[:, :0]
+        return next_pos, {name: values[:, i] for i, name in enumerate(self.cfg.fields)}
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def load_simulator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedSimulator:
+    """Rebuild a LearnedSimulator (weights and normalizer statistics) from a meshsim.train checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found: pass a file written by `meshsim train`")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # unpickling refused or corrupt file
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}): it is corrupt or "
+                              "not a meshsim checkpoint") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "meshsim.checkpoint":
+        raise CheckpointError(f"{path} is not a meshsim checkpoint (format key missing): pass a training checkpoint")
+    if ckpt.get("version") != 1:
+        raise CheckpointError(f"checkpoint {path} has version {ckpt.get('version')}, this meshsim reads version 1")
+    cfg = from_dict(ModelConfig, ckpt["model_config"], where=f"{path}:model_config")
+    sim = LearnedSimulator(cfg, int(ckpt["dim"]))
+    try:
+        sim.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path} does not match its model_config ({str(err).splitlines()[0]})") from None
+    return sim.to(map_location).eval()
