@@ -13,6 +13,7 @@ is refused with `CheckpointError`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import platform
@@ -90,6 +91,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
         first = str(err).strip().splitlines()[0][:200]
         raise CheckpointError(f"checkpoint {path} does not match its model config ({first})") from None
     return sim.to(device).eval(), ckpt
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 of a state_dict's names and raw bytes: equal digests mean bit-identical replicas."""
+    h = hashlib.sha256()
+    for name, tensor in state.items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def rng_state() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch.distributed as dist
 from meshsim.config import save_config, to_dict
 from meshsim.errors import CheckpointError, ConfigError, OutputError
 from meshsim.train import distributed as D
-from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state, state_digest
 from meshsim.train.config import TrainConfig
 from meshsim.train.logging import MetricsLog, progress
 
@@ -158,15 +159,13 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                                      run / "tensorboard" if cfg.tensorboard else None)
                 log.write(done, row)
             if done % cfg.checkpoint_interval == 0 or done == cfg.steps:
-                states = _gather_rng(env)
+                states, digests = _gather_rng(env), _sync_replicas(sim, env)
                 if env.is_main:
-                    save_checkpoint(last_path, _payload(cfg, sim, optimizer, done, best, dim, states))
+                    payload = _payload(cfg, sim, optimizer, done, best, dim, states)
+                    save_checkpoint(last_path, {**payload, "replica_digests": digests})
         bar.close()
         if log is not None:
             log.close()
-        if env.distributed:  # every replica ends with rank 0's normalizer statistics as well as its weights
-            for buffer in sim.buffers():
-                dist.broadcast(buffer, src=0)
         D.barrier(env)
         return TrainResult(run, cfg.steps, last_loss, best, env.world_size)
     finally:
@@ -218,6 +217,24 @@ def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, 
         dist.all_reduce(means)
         means /= env.world_size
     return dict(zip(keys, means.tolist()))
+
+
+def _sync_replicas(sim, env: D.DistEnv) -> list[str]:
+    """Give every replica rank 0's normalizer statistics, then return each rank's state digest.
+
+    DDP already broadcasts rank 0's buffers at the start of every forward, so this changes nothing for training;
+    it makes the replicas bit-identical at checkpoints, and the digests (saved in last.pt) prove it.
+    """
+    if not env.distributed:
+        return [state_digest(sim.state_dict())]
+    for buffer in sim.buffers():
+        dist.broadcast(buffer, src=0)
+    digests = [None] * env.world_size
+    dist.all_gather_object(digests, state_digest(sim.state_dict()))
+    if len(set(digests)) > 1 and env.is_main:
+        print(f"meshsim: warning: replicas differ at this checkpoint ({len(set(digests))} distinct states)",
+              file=sys.stderr)
+    return digests
 
 
 def _gather_rng(env: D.DistEnv) -> list | None:

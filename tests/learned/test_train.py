@@ -110,6 +110,10 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path, capsys):
     assert len(err) == 1 and "unknown key 'stepz'" in err[0]
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert main(["train", str(cfg), "stepz=1", "model.latent=-4"]) == 2
+    capsys.readouterr()
+    assert main(["train", str(cfg), "steps=3", "--bogus"]) == 2  # flags may follow overrides; unknown ones fail
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unexpected argument '--bogus'" in err[0]
 
 
 def test_checkpoint_refuses_other_formats_versions_and_pickled_code(tmp_path):
