@@ -57,6 +57,7 @@ class TrainConfig:
     val_interval: int = 500  # steps between validation rollouts (0 = only at the end)
     val_rollouts: int = 2  # trajectories of valid_data rolled out per validation
     val_steps: int = 50  # rollout length (steps after the two ground-truth frames)
+    time_limit_minutes: float = 0.0  # stop (validate, checkpoint) once this wall-clock budget is spent; 0 = none
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     num_workers: int = 0  # DataLoader worker processes reading HDF5 frames
@@ -70,7 +71,7 @@ class TrainConfig:
             self.valid_data = [self.valid_data]
         for key in ("batch_size", "steps", "log_interval", "checkpoint_interval", "val_rollouts", "val_steps"):
             _positive(key, getattr(self, key))
-        for key in ("warmup_steps", "val_interval", "num_workers"):
+        for key in ("warmup_steps", "val_interval", "num_workers", "time_limit_minutes"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.warmup_steps >= self.steps:

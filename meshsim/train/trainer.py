@@ -109,7 +109,8 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         bar = progress(cfg.steps, start, show_progress and env.is_main)
         window: dict[str, list[float]] = {}
         last_loss = math.nan
-        tick = time.perf_counter()
+        tick = started = time.perf_counter()
+        done = start
         sim.train()
         epoch_iter, epoch_of_iter = None, -1
         for step in range(start, cfg.steps):
@@ -132,9 +133,10 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
             _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()}})
             done = step + 1
             bar.update(1)
+            final = done == cfg.steps or _out_of_time(cfg, started, env)
 
             row = None
-            if done % cfg.log_interval == 0 or done == cfg.steps:
+            if done % cfg.log_interval == 0 or final:
                 count = len(window["loss"])
                 row = _reduce_window(window, env)
                 row.update(lr=optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm),
@@ -142,7 +144,7 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                 last_loss = row["loss"]
                 window, tick = {}, time.perf_counter()
                 bar.set_postfix(loss=f"{last_loss:.4g}")
-            validating = bool(val_set) and ((cfg.val_interval and done % cfg.val_interval == 0) or done == cfg.steps)
+            validating = bool(val_set) and ((cfg.val_interval and done % cfg.val_interval == 0) or final)
             if validating:
                 from meshsim.train.validation import validate
 
@@ -158,16 +160,18 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                     log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
                                      run / "tensorboard" if cfg.tensorboard else None)
                 log.write(done, row)
-            if done % cfg.checkpoint_interval == 0 or done == cfg.steps:
+            if done % cfg.checkpoint_interval == 0 or final:
                 states, digests = _gather_rng(env), _sync_replicas(sim, env)
                 if env.is_main:
                     payload = _payload(cfg, sim, optimizer, done, best, dim, states)
                     save_checkpoint(last_path, {**payload, "replica_digests": digests})
+            if final:
+                break
         bar.close()
         if log is not None:
             log.close()
         D.barrier(env)
-        return TrainResult(run, cfg.steps, last_loss, best, env.world_size)
+        return TrainResult(run, done, last_loss, best, env.world_size)
     finally:
         D.teardown(env)
 
@@ -217,6 +221,17 @@ def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, 
         dist.all_reduce(means)
         means /= env.world_size
     return dict(zip(keys, means.tolist()))
+
+
+def _out_of_time(cfg: TrainConfig, started: float, env: D.DistEnv) -> bool:
+    """Whether the wall-clock budget is spent; rank 0's clock decides for every rank."""
+    if not cfg.time_limit_minutes:
+        return False
+    flag = torch.tensor([time.perf_counter() - started > 60.0 * cfg.time_limit_minutes], dtype=torch.int32)
+    if env.distributed:
+        flag = flag.to(env.device)
+        dist.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def _sync_replicas(sim, env: D.DistEnv) -> list[str]:
