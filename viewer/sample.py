@@ -1,9 +1,10 @@
 """A small analytic rollout file to try the viewer, the renderer and the exports without simulating anything.
 
 A plate (triangles), a slab (tetrahedra) or a particle sheet, lying in the x-z plane (y is up, as in the
-simulators), oscillates in its first bending mode y = A sin(pi x) sin(pi z) sin(omega t); the "prediction" adds an error that grows with time, so the
-`error` colouring has something to show. Fields: `velocity` (the exact time derivative, [T, N, 3]) and `height`
-(y, [T, N]). Used by the viewer's tests and benchmark; `meshsim view` works on it like on any rollout.
+simulators), oscillates in its first bending mode y = A sin(pi x) sin(pi z) sin(omega t); the "prediction" adds an
+error that grows with time, so the `error` colouring has something to show. Fields: `velocity` (the exact time
+derivative, [T, N, 3]) and `height` (y, [T, N]). Used by the viewer's tests and benchmark; `meshsim view` works on
+it like on any rollout.
 """
 
 from __future__ import annotations

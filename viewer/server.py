@@ -14,6 +14,7 @@ listed at start-up are served; paths are looked up in that table, never joined o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -25,10 +26,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
-
-from meshsim.errors import ConfigError, DataFormatError
 from meshsim.viewer.colormap import COLORMAP, colormap_table
 from meshsim.viewer.source import FrameSource
+
+from meshsim.errors import ConfigError, DataFormatError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -60,7 +61,8 @@ class ViewerServer(ThreadingHTTPServer):
         try:
             super().__init__((host, port), ViewerHandler)
         except OSError as err:
-            raise ConfigError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port or --host") from None
+            reason = err.strerror or err
+            raise ConfigError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host") from None
         self.source = source
         self.default_traj = traj or source.ids[0]
         self.static = _static_table()
@@ -260,7 +262,7 @@ def _address_family(host: str):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def open_viewer(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, traj: str | None = None) -> ViewerServer:
+def open_viewer(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, traj: str | None = None):
     """Validate the file and bind the server (nothing served until serve_forever). Raises DataFormatError or
     ConfigError before listening if the file or the address is unusable."""
     source = FrameSource(path)
@@ -278,12 +280,13 @@ def open_viewer(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 0,
 
 
 def serve(path, host: str = "127.0.0.1", port: int = 0, traj: str | None = None, open_browser: bool = True,
-          announce=print) -> None:  # fmt: skip
+          announce=None) -> None:  # fmt: skip
     """Run the viewer until Ctrl-C, then close the socket and the file."""
+    announce = announce or functools.partial(print, flush=True)
     server = open_viewer(path, host, port, traj)
     announce(f"meshsim viewer: {server.url}  (Ctrl-C stops)")
     if host not in LOOPBACK:
-        announce(f"warning: listening on {host}: anyone who can reach this machine can read {path}", file=sys.stderr)
+        print(f"warning: listening on {host}: anyone who can reach this machine can read {path}", file=sys.stderr)
     if open_browser:
         threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
     try:

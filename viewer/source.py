@@ -1,11 +1,11 @@
 """Frame-by-frame access to a meshsim trajectory or rollout file, for the viewer, the renderer and the exports.
 
-`FrameSource` opens the file once through the validating `TrajectoryFile`, checks its structure before anything
-is served (shapes, dtypes, index ranges, finite first and last frames) and then reads ONE frame at a time, so a 100,000-node, 400-frame rollout
-never has to fit in memory. What the viewer draws is derived here too: the surface triangles of tetrahedral
-meshes (computed once), positions padded to 3-D, per-node scalar fields (vector fields as magnitudes, plus
-`speed`, `displacement`, `node_type` and, in rollouts, `error` = |pred - gt|), and a fixed colour range per
-trajectory and field. h5py is not safe for concurrent reads, so every read holds one lock.
+`FrameSource` opens the file once through the validating `TrajectoryFile`, checks its structure before anything is
+served (shapes, dtypes, index ranges, finite first and last frames) and then reads ONE frame at a time, so a
+100,000-node, 400-frame rollout never has to fit in memory. What the viewer draws is derived here too: the surface
+triangles of tetrahedral meshes (computed once), positions padded to 3-D, per-node scalar fields (vector fields as
+magnitudes, plus `speed`, `displacement`, `node_type` and, in rollouts, `error` = |pred - gt|), and a fixed colour
+range per trajectory and field. h5py is not safe for concurrent reads, so every read holds one lock.
 """
 
 from __future__ import annotations
@@ -136,11 +136,7 @@ class FrameSource:
             )
         stored = self._info[traj_id]["stored_fields"]
         if name in stored:
-            key = f"fields/{name}" if source == "gt" else f"pred/fields/{name}"
-            values = _magnitude(self._read(traj_id, key, t))
-            if not np.isfinite(values).all():
-                raise DataFormatError(f"{self.path}: trajectory {traj_id!r} {key} frame {t} holds NaN or inf values")
-            return values
+            return _magnitude(self.stored_field(traj_id, name, t, source))
         if name == "error":
             return np.linalg.norm(self.positions(traj_id, t, "pred") - self.positions(traj_id, t, "gt"), axis=1)
         if name == "displacement":
@@ -154,6 +150,17 @@ class FrameSource:
             return np.zeros(self.info(traj_id)["num_nodes"], np.float32)
         delta = self.positions(traj_id, hi, source) - self.positions(traj_id, lo, source)
         return (np.linalg.norm(delta, axis=1) / ((hi - lo) * self.info(traj_id)["dt"])).astype(np.float32)
+
+    def stored_field(self, traj_id: str, name: str, t: int, source: str = "gt") -> np.ndarray:
+        """A field as stored at frame t, float32 [N] or [N, C], checked finite."""
+        self._check_frame(traj_id, t, source)
+        if name not in self._info[traj_id]["stored_fields"] or source not in self.fields(traj_id)[name]:
+            raise DataFormatError(f"{self.path}: trajectory {traj_id!r} stores no field {name!r} for {source!r}")
+        key = f"fields/{name}" if source == "gt" else f"pred/fields/{name}"
+        values = np.asarray(self._read(traj_id, key, t), np.float32)
+        if not np.isfinite(values).all():
+            raise DataFormatError(f"{self.path}: trajectory {traj_id!r} {key} frame {t} holds NaN or inf values")
+        return values
 
     @functools.lru_cache(maxsize=256)  # noqa: B019
     def field_range(self, traj_id: str, name: str) -> tuple[float, float]:
@@ -187,7 +194,8 @@ class FrameSource:
     # -- internals ---------------------------------------------------------------------------------------------
     def _check_frame(self, traj_id: str, t: int, source: str) -> None:
         if source not in self.sources(self.require(traj_id)):
-            raise DataFormatError(f"{self.path}: source {source!r} not in this file; use one of {self.sources(traj_id)}")
+            allowed = self.sources(traj_id)
+            raise DataFormatError(f"{self.path}: source {source!r} not in this file; use one of {allowed}")
         count = self.num_frames(traj_id)
         if not 0 <= t < count:
             raise DataFormatError(f"{self.path}: trajectory {traj_id!r} has frames 0..{count - 1}; got frame {t}")
