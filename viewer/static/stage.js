@@ -69,7 +69,7 @@ export class Stage {
   fitCamera(bounds, flat) {
     const center = new Vector3(...bounds[0]).add(new Vector3(...bounds[1])).multiplyScalar(0.5);
     const sphere = new Sphere(center, Math.max(1e-9, 0.5 * new Vector3(...bounds[1]).distanceTo(new Vector3(...bounds[0]))));
-    const distance = (1.15 * sphere.radius) / Math.sin((this.camera.fov * Math.PI) / 360) / Math.min(1, this.aspect());
+    const distance = (0.95 * sphere.radius) / Math.sin((this.camera.fov * Math.PI) / 360) / Math.min(1, this.aspect());
     const direction = flat ? new Vector3(0, 0, 1) : new Vector3(0.9, 0.75, 1.3).normalize();
     this.camera.position.copy(center).addScaledVector(direction, distance);
     this.camera.near = distance / 100;
