@@ -1,0 +1,163 @@
+"""HCMT vs MeshGraphNets at equal wall-clock training budget on impact-plate-2d: rollout RMSE of each.
+
+    python benchmarks/accuracy.py --budget-minutes 20          # benchmark-size data, 20 minutes per model
+    python benchmarks/accuracy.py --quick                      # small data, ~1 minute in all
+
+Data: train/valid/test stores of the impact-plate-2d scenario are generated once (meshsim.scenarios, resumable)
+into --data-dir and reused. Each model trains from its recipe (data/train_{hcmt,mgn}_impact_plate.yaml) for the
+same wall-clock budget (TrainConfig.time_limit_minutes), the checkpoint best on the validation rollouts is rolled
+out over every test trajectory, and position/stress RMSE are computed as in HCMT (x1e-3, all nodes, all steps).
+The last line printed is one JSON object; `hcmt_over_mgn_rollout_rmse` is p_all(HCMT) / p_all(MGN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENE = "impact-plate-2d"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget-minutes", type=float, default=None, help="training wall-clock per model")
+    ap.add_argument("--quick", action="store_true", help="small scene and budget: checks that it all works")
+    ap.add_argument("--num-train", type=int, default=None)
+    ap.add_argument("--num-valid", type=int, default=2)
+    ap.add_argument("--num-test", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=max(1, min(4, (os.cpu_count() or 1))))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--data-dir", default=None, help="where the generated stores are kept and reused")
+    ap.add_argument("--keep-runs", action="store_true", help="keep the run folders (printed)")
+    args = ap.parse_args(argv)
+
+    quick = args.quick
+    budget = args.budget_minutes if args.budget_minutes is not None else (0.3 if quick else 20.0)
+    num_train = args.num_train or (4 if quick else 24)
+    num_test = args.num_test or (2 if quick else 8)
+    scene_overrides = ["num_frames=12"] if quick else ["preset=benchmark"]
+    cache = Path(args.data_dir or Path(os.environ.get("MESHSIM_CACHE", Path.home() / ".cache" / "meshsim"))
+                 / "accuracy" / ("quick" if quick else "benchmark"))
+    cache.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    stores = {split: generate_split(cache, split, n, seed, scene_overrides, args.workers)
+              for split, n, seed in (("train", num_train, 0), ("valid", args.num_valid, 1), ("test", num_test, 2))}
+    data_seconds = time.perf_counter() - t0
+    info = describe(stores["test"])
+    print(f"data: {info} ({data_seconds:.0f} s to generate or reuse) in {cache}", flush=True)
+
+    runs = Path(tempfile.mkdtemp(prefix="runs-", dir=cache))
+    results = {}
+    for kind in ("hcmt", "mgn"):
+        results[kind] = train_and_evaluate(kind, stores, runs / kind, budget, quick, args.device)
+        r = results[kind]
+        print(f"{kind}: {r['train_steps']} steps in {budget:g} min, p1 {fmt(r['p1'])}, p_all {fmt(r['p_all'])}, "
+              f"s_all {fmt(r['s_all'])}, diverged {r['diverged']}/{r['rollouts']}", flush=True)
+    if args.keep_runs:
+        print(f"runs kept in {runs}")
+    else:
+        shutil.rmtree(runs, ignore_errors=True)
+
+    h, m = results["hcmt"]["p_all"], results["mgn"]["p_all"]
+    ratio = h / m if h is not None and m is not None and m > 0 else None
+    out = {
+        "benchmark": "accuracy", "quick": quick, "budget_minutes_per_model": budget, "device": results["hcmt"]["device"],
+        "data": {**info, "train": num_train, "valid": args.num_valid, "test": num_test,
+                 "scene_overrides": scene_overrides, "seconds": round(data_seconds, 1)},
+        "hcmt": results["hcmt"], "mgn": results["mgn"],
+        "hcmt_p_all": h, "mgn_p_all": m, "hcmt_over_mgn_rollout_rmse": ratio,
+        "note": "RMSE x1e-3 (metres -> mm), HCMT definition; goal hcmt_over_mgn_rollout_rmse <= 0.6",
+    }
+    print(json.dumps(out))
+    return out
+
+
+def generate_split(cache: Path, split: str, num: int, seed: int, overrides: list[str], workers: int) -> Path:
+    from meshsim.scenarios import generate
+
+    out = cache / f"{split}.h5"
+    generate(SCENE, num=num, out=out, workers=workers, seed=seed, overrides=overrides, progress=False)
+    return out
+
+
+def describe(path: Path) -> dict:
+    from meshsim.datasets import TrajectoryFile
+
+    with TrajectoryFile(path) as f:
+        t = f.read(f.ids[0])
+    return {"scene": SCENE, "nodes": t.num_nodes, "frames": t.num_frames, "cells": t.num_cells}
+
+
+def train_and_evaluate(kind: str, stores: dict, run: Path, budget: float, quick: bool, device: str) -> dict:
+    from meshsim.config import load_config
+    from meshsim.train.config import TrainConfig
+    from meshsim.train.logging import read_metrics
+    from meshsim.train.trainer import train
+
+    overrides = [f"train_data=[{stores['train']}]", f"valid_data=[{stores['valid']}]", "steps=100000000",
+                 f"time_limit_minutes={budget}", f"device={device}", "log_interval=10"]
+    if quick:
+        overrides += ["model.latent=32", "model.levels=2", "model.blocks=3", "warmup_steps=5",
+                      "val_interval=20", "checkpoint_interval=20", "val_steps=10"]
+    cfg = load_config(TrainConfig, ROOT / "data" / f"train_{kind}_impact_plate.yaml", overrides)
+    result = train(cfg, run_dir=run, show_progress=False)
+    rows = read_metrics(run / "metrics.csv")
+    step_seconds = float(np.median([r["seconds_per_step"] for r in rows if "seconds_per_step" in r]))
+    best = run / "checkpoints" / "best.pt"
+    metrics = evaluate(best if best.is_file() else run / "checkpoints" / "last.pt", stores["test"], device)
+    return {"train_steps": result.step, "train_step_seconds": step_seconds, "final_loss": result.loss,
+            "best_val_p_all": None if math.isinf(result.best_metric) else result.best_metric, **metrics}
+
+
+def evaluate(checkpoint: Path, test: Path, device: str) -> dict:
+    from meshsim.datasets import TrajectoryFile
+    from meshsim.errors import RolloutDivergedError
+    from meshsim.metrics import rmse_per_step, summarize
+    from meshsim.rollout import HISTORY, rollout
+    from meshsim.train.checkpoint import load_model
+    from meshsim.train.distributed import resolve_device
+
+    dev = resolve_device(device)
+    sim, _ = load_model(checkpoint, dev)
+    summaries, diverged, step_times = [], 0, []
+    with TrajectoryFile(test) as f:
+        for traj_id in f.ids:
+            traj = f.read(traj_id)
+            try:
+                result = rollout(sim, traj, traj_id=traj_id)
+            except RolloutDivergedError as err:
+                print(f"  {err}", file=sys.stderr)
+                diverged += 1
+                continue
+            step_times.append(result.step_seconds)
+            s = summarize(rmse_per_step(result.pred_world_pos, traj.world_pos, HISTORY), "p")
+            if "stress" in result.pred_fields and "stress" in traj.fields:
+                s.update(summarize(rmse_per_step(result.pred_fields["stress"], traj.fields["stress"], HISTORY), "s"))
+            summaries.append(s)
+
+    def mean(key):
+        values = [s.get(key) for s in summaries]
+        return None if not values or any(v is None for v in values) else float(np.mean(values))
+
+    return {"rollouts": len(summaries) + diverged, "diverged": diverged, "device": str(dev),
+            "rollout_step_seconds": float(np.mean(np.concatenate(step_times))) if step_times else None,
+            **{k: mean(k) for k in ("p1", "p50", "p_all", "s1", "s50", "s_all")}}
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    main()
