@@ -5,8 +5,10 @@ HCMT (`mode="hcmt"`), per edge s -> r, head h and channel c (no sum over channel
     score = clamp(k[s] * q[r] / sqrt(D) * bias_e, -2, 2)
     out[r] = sum_{e: s -> r} exp(score) * v[s] * gate_e
 
-`mode="softmax"` (ablation): the score is summed over the D channels of a head and normalized with a softmax
-over the edges arriving at each receiver, out[r] = sum softmax(score) * v[s] * gate_e.
+`mode="softmax"` (ablation, same semantics as `meshsim.kernels`): a per-head dot-product score with an additive
+edge bias, normalized over the edges arriving at each receiver:
+
+    logit = sum_c k[s] * q[r] / sqrt(D) + sum_c bias_e;   out[r] = sum softmax_r(logit) * v[s] * gate_e
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ def edge_attention_reference(
 ) -> torch.Tensor:
     """q, k, v [N, H, D]; edge_bias, edge_gate [E, H, D]; returns [num_nodes, H, D]."""
     scale = 1.0 / math.sqrt(q.shape[-1])
-    score = k[senders] * q[receivers] * scale * edge_bias
     message = v[senders] * edge_gate
     out = torch.zeros((num_nodes,) + q.shape[1:], dtype=q.dtype, device=q.device)
     if mode == "hcmt":
+        score = k[senders] * q[receivers] * scale * edge_bias
         return out.index_add_(0, receivers, torch.exp(score.clamp(-2.0, 2.0)) * message)
     if mode == "softmax":
-        logits = score.sum(-1)  # [E, H]
+        logits = (k[senders] * q[receivers]).sum(-1) * scale + edge_bias.sum(-1)  # [E, H]
         peak = torch.full((num_nodes, logits.shape[1]), -torch.inf, dtype=logits.dtype, device=logits.device)
         peak = peak.scatter_reduce(0, receivers[:, None].expand_as(logits), logits, "amax", include_self=True)
         weight = torch.exp(logits - peak[receivers].detach())

@@ -218,7 +218,7 @@ def test_edge_attention_reference_matches_loop():
         scores = [k[edges[0, e]] * q[r] / math.sqrt(d) * bias[e] for e in incoming]
         for e, s in zip(incoming, scores):
             want_h[r] += torch.exp(s.clamp(-2, 2)) * v[edges[0, e]] * gate[e]
-        logits = torch.stack([s.sum(-1) for s in scores])  # [in, H]
+        logits = torch.stack([(k[edges[0, e]] * q[r]).sum(-1) / math.sqrt(d) + bias[e].sum(-1) for e in incoming])
         alpha = torch.softmax(logits, dim=0)
         for a, e in zip(alpha, incoming):
             want_s[r] += a[:, None] * v[edges[0, e]] * gate[e]
