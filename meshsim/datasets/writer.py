@@ -3,12 +3,14 @@
 Every `write` copies the current store to a temporary file in the same folder, appends the trajectory there,
 flushes and fsyncs it, then renames it over the store (`os.replace` is atomic on POSIX). So the file at `path` is
 at every instant a complete, closed HDF5 file holding every trajectory whose `write` returned, whatever kills
-the process and when. The price is one copy of the store per trajectory (O(size) each, measured in
-docs/data-format.md); shard very large datasets over several files, which `FrameWindowDataset` reads together.
+the process and when. The price is one copy of the store per write (O(file size), measured in
+docs/data-format.md). Bulk producers wrap many writes in `with writer.batch():` to pay one copy per batch; the
+batch becomes visible all at once when the block ends (a crash inside it loses only that batch).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -53,6 +55,7 @@ class TrajectoryWriter:
             raise OutputError(f"cannot write {self.path}: folder {folder} does not exist; create it first")
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot write {self.path}: folder {folder} is not writable")
+        self._batch: tuple[h5py.File, list[str]] | None = None
         self._remove_stale_temporaries()
         if self.path.exists():
             self._ids = self._resume()
@@ -71,12 +74,44 @@ class TrajectoryWriter:
         check_name(traj_id, "trajectory id", str(self.path))
         if traj_id in self._ids:
             raise OutputError(f"{where} is already in the store; skip ids listed in writer.ids or pick a new id")
+        if self._batch is not None and traj_id in self._batch[1]:
+            raise OutputError(f"{where} was already written in this batch; pick a new id")
         traj = check_trajectory(traj, where, rollout=self.rollout)
-        self._commit(lambda f: _write_group(f, traj_id, traj, self.compression), copy=True)
+        if self._batch is not None:
+            self._write_group(self._batch[0], traj_id, traj)
+            self._batch[1].append(traj_id)
+            return
+        with self._staged(copy=True) as f:
+            self._write_group(f, traj_id, traj)
         self._ids.append(traj_id)
 
+    def _write_group(self, f: h5py.File, traj_id: str, traj: Trajectory) -> None:
+        try:
+            _write_group(f, traj_id, traj, self.compression)
+        except OSError as err:  # disk full, quota: the store itself is untouched
+            raise self._write_error(err) from None
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Group writes into one atomic commit (one copy of the store instead of one per trajectory)."""
+        if self._batch is not None:
+            raise OutputError(f"{self.path}: batches do not nest; finish the open batch first")
+        with self._staged(copy=True) as f:
+            self._batch = (f, [])
+            try:
+                yield self
+                pending = self._batch[1]
+            finally:
+                self._batch = None
+        self._ids.extend(pending)
+
+    @property
+    def pending(self) -> list[str]:
+        """Ids written in the open batch, not yet committed."""
+        return list(self._batch[1]) if self._batch else []
+
     def close(self) -> None:
-        """Nothing is buffered: every write is already on disk. Kept for symmetry and `with` blocks."""
+        """Nothing is buffered outside a batch: every write is already on disk. Kept for `with` blocks."""
 
     def __enter__(self) -> TrajectoryWriter:
         return self
@@ -97,7 +132,8 @@ class TrajectoryWriter:
                 f.attrs[key] = value
             f.create_group("trajectories")
 
-        self._commit(init, copy=False)
+        with self._staged(copy=False) as f:
+            init(f)
 
     def _resume(self) -> list[str]:
         with TrajectoryFile(self.path) as existing:
@@ -108,25 +144,34 @@ class TrajectoryWriter:
                 )
             return existing.ids
 
-    def _commit(self, change, copy: bool) -> None:
-        """Apply `change(h5file)` to a private copy of the store, then swap it in with one atomic rename."""
+    @contextlib.contextmanager
+    def _staged(self, copy: bool):
+        """Yield a private copy of the store to change; on success swap it in with one atomic rename."""
         tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         try:
-            if copy:
-                shutil.copyfile(self.path, tmp)
-            with h5py.File(tmp, "r+" if copy else "w-", libver=("earliest", "latest")) as f:
-                change(f)
-            if self.durable:
-                _fsync_path(tmp)
-            os.replace(tmp, self.path)
-            if self.durable:
-                _fsync_path(self.path.parent)
-        except OSError as err:
-            raise OutputError(
-                f"cannot write {self.path}: {err.strerror or err}; check free space and permissions"
-            ) from None
+            try:
+                if copy:
+                    shutil.copyfile(self.path, tmp)
+                f = h5py.File(tmp, "r+" if copy else "w-", libver=("earliest", "latest"))
+            except OSError as err:
+                raise self._write_error(err) from None
+            try:
+                yield f
+            finally:
+                f.close()
+            try:
+                if self.durable:
+                    _fsync_path(tmp)
+                os.replace(tmp, self.path)
+                if self.durable:
+                    _fsync_path(self.path.parent)
+            except OSError as err:
+                raise self._write_error(err) from None
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _write_error(self, err: OSError) -> OutputError:
+        return OutputError(f"cannot write {self.path}: {err.strerror or err}; check free space and permissions")
 
     def _remove_stale_temporaries(self) -> None:
         """Temporaries of writers that were killed (their process is gone) are garbage: remove them."""

@@ -84,3 +84,23 @@ def test_cloth_like_trajectory_with_2d_reference_in_3d_world(tmp_path, make_traj
         w.write("c", traj)
     with TrajectoryFile(tmp_path / "c.h5") as f:
         assert f.read("c").world_pos.shape[-1] == 3
+
+
+def test_batch_commits_all_at_once_and_an_error_inside_discards_it(tmp_path, make_traj):
+    path = tmp_path / "b.h5"
+    with TrajectoryWriter(path) as w:
+        w.write("a", make_traj(0))
+        with w.batch():
+            w.write("b", make_traj(1))
+            w.write("c", make_traj(2))
+            assert w.pending == ["b", "c"] and w.ids == ["a"]
+            with TrajectoryFile(path) as f:
+                assert f.ids == ["a"]  # nothing visible before the batch ends
+        assert w.ids == ["a", "b", "c"]
+        with pytest.raises(RuntimeError), w.batch():
+            w.write("d", make_traj(3))
+            raise RuntimeError("producer failed")
+        assert w.ids == ["a", "b", "c"]
+    with TrajectoryFile(path) as f:
+        assert f.ids == ["a", "b", "c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.h5"]

@@ -1,0 +1,145 @@
+"""Importers: DeepMind MeshGraphNets and HCMT Impact Plate TFRecord datasets written here, compared after import."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tfrecord.writer import TFRecordWriter
+
+from meshsim import cli
+from meshsim.datasets import TrajectoryFile
+from meshsim.datasets.importers import import_tfrecord_dataset
+from meshsim.errors import DataFormatError
+
+
+def _write_dataset(folder, meta, records, split="train"):
+    folder.mkdir(exist_ok=True)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    writer = TFRecordWriter(str(folder / f"{split}.tfrecord"))
+    for record in records:
+        writer.write({name: (value.tobytes(), "byte") for name, value in record.items()})
+    writer.close()
+
+
+def deforming_plate(folder, num=3, frames=5, split="train"):
+    """DeepMind's deforming_plate layout: 3D tetrahedra, dt = 0 in meta.json, stress [T, N, 1]."""
+    rng = np.random.default_rng(1)
+    features = {
+        "cells": {"type": "static", "shape": [1, -1, 4], "dtype": "int32"},
+        "node_type": {"type": "static", "shape": [1, -1, 1], "dtype": "int32"},
+        "mesh_pos": {"type": "static", "shape": [1, -1, 3], "dtype": "float32"},
+        "world_pos": {"type": "dynamic", "shape": [frames, -1, 3], "dtype": "float32"},
+        "stress": {"type": "dynamic", "shape": [frames, -1, 1], "dtype": "float32"},
+    }
+    meta = {"simulator": "comsol", "dt": 0, "collision_radius": 0.03, "trajectory_length": frames,
+            "field_names": list(features), "features": features}  # fmt: skip
+    records = []
+    for i in range(num):
+        n = 10 + i  # meshes differ between trajectories
+        records.append({
+            "cells": rng.integers(0, n, (2 * n, 4)).astype(np.int32)[None],
+            "node_type": rng.choice([0, 1, 3], n).astype(np.int32)[None, :, None],
+            "mesh_pos": rng.random((1, n, 3)).astype(np.float32),
+            "world_pos": rng.random((frames, n, 3)).astype(np.float32),
+            "stress": (rng.random((frames, n, 1)) * 1e6).astype(np.float32),
+        })  # fmt: skip
+    _write_dataset(folder, meta, records, split)
+    return records
+
+
+def impact_plate(folder, frames=4):
+    """HCMT's Impact Plate layout: 2D, dt in meta.json, per-node density/modulus, ragged hierarchy."""
+    rng = np.random.default_rng(2)
+    n = 15
+    features = {
+        "cells": {"type": "static", "shape": [1, -1, 3], "dtype": "int32"},
+        "node_type": {"type": "static", "shape": [1, -1, 1], "dtype": "int32"},
+        "mesh_pos": {"type": "static", "shape": [1, -1, 2], "dtype": "float32"},
+        "world_pos": {"type": "dynamic", "shape": [frames, -1, 2], "dtype": "float32"},
+        "stress": {"type": "dynamic", "shape": [frames, -1, 1], "dtype": "float32"},
+        "density": {"type": "static", "shape": [1, -1, 1], "dtype": "float32"},
+        "modulus": {"type": "static", "shape": [1, -1, 1], "dtype": "float32"},
+        "lap_pe": {"type": "static", "shape": [1, -1, 8], "dtype": "float32"},
+        "m_ids": {"type": "static_varlen", "shape": [-1], "dtype": "int32"},
+    }
+    meta = {"simulator": "ansys", "dt": 0.0002, "trajectory_length": frames,
+            "field_names": [*features, "length_m_ids"], "features": features}  # fmt: skip
+    record = {
+        "cells": rng.integers(0, n, (1, 20, 3)).astype(np.int32),
+        "node_type": rng.choice([0, 1, 3, 7], (1, n, 1)).astype(np.int32),
+        "mesh_pos": rng.random((1, n, 2)).astype(np.float32),
+        "world_pos": rng.random((frames, n, 2)).astype(np.float32),
+        "stress": rng.random((frames, n, 1)).astype(np.float32),
+        "density": np.full((1, n, 1), 7850.0, np.float32),
+        "modulus": rng.random((1, n, 1)).astype(np.float32) * 2e11,
+        "lap_pe": rng.random((1, n, 8)).astype(np.float32),
+        "m_ids": np.concatenate([np.arange(n), np.arange(0, n, 2)]).astype(np.int32),
+        "length_m_ids": np.array([0, n, n + (n + 1) // 2], np.int32),
+    }
+    _write_dataset(folder, meta, [record])
+    return record
+
+
+def test_deforming_plate_import_matches_source(tmp_path):
+    records = deforming_plate(tmp_path / "dp")
+    with pytest.raises(DataFormatError, match="no time step.*--dt"):
+        import_tfrecord_dataset(tmp_path / "dp", tmp_path / "out.h5")
+    report = import_tfrecord_dataset(tmp_path / "dp", tmp_path / "out.h5", dt=0.01)
+    assert report["imported"] == 3 and report["dt"] == 0.01
+    with TrajectoryFile(tmp_path / "out.h5") as f:
+        assert f.ids == ["00000", "00001", "00002"] and f.attrs["source_simulator"] == "comsol"
+        for i, rec in enumerate(records):
+            traj = f.read(f"{i:05d}")
+            np.testing.assert_array_equal(traj.cells, rec["cells"][0])
+            np.testing.assert_array_equal(traj.node_type, rec["node_type"][0, :, 0])
+            np.testing.assert_array_equal(traj.mesh_pos, rec["mesh_pos"][0])
+            np.testing.assert_array_equal(traj.world_pos, rec["world_pos"])
+            np.testing.assert_array_equal(traj.fields["stress"], rec["stress"][..., 0])
+            assert traj.dt == 0.01 and traj.cell_type == "tetra" and traj.attrs["source_index"] == i
+
+
+def test_impact_plate_import_tiles_static_fields_and_skips_ragged(tmp_path):
+    rec = impact_plate(tmp_path / "impact")
+    report = import_tfrecord_dataset(tmp_path / "impact", tmp_path / "out.h5")
+    assert report["dt"] == 0.0002 and any("m_ids" in note for note in report["notes"])
+    with TrajectoryFile(tmp_path / "out.h5") as f:
+        traj = f.read("00000")
+    assert traj.cell_type == "triangle" and set(traj.fields) == {"stress", "density", "modulus", "lap_pe"}
+    for name in ("density", "modulus"):
+        np.testing.assert_array_equal(traj.fields[name], np.repeat(rec[name][..., 0], 4, axis=0))
+    np.testing.assert_array_equal(traj.fields["lap_pe"], np.repeat(rec["lap_pe"], 4, axis=0))
+    assert 7 in traj.node_type  # SYMMETRIC survives
+    with pytest.raises(DataFormatError, match="contradicts meta.json dt"):
+        import_tfrecord_dataset(tmp_path / "impact", tmp_path / "out2.h5", dt=0.1)
+
+
+def test_import_resumes_and_refuses_broken_sources(tmp_path, monkeypatch):
+    deforming_plate(tmp_path / "dp", num=4)
+    monkeypatch.setattr("meshsim.datasets.importers.BATCH_MIN_BYTES", 1)  # one commit per trajectory
+    first = import_tfrecord_dataset(tmp_path / "dp", tmp_path / "out.h5", dt=0.01, limit=2)
+    again = import_tfrecord_dataset(tmp_path / "dp", tmp_path / "out.h5", dt=0.01)
+    assert (first["imported"], again["imported"], again["skipped"]) == (2, 2, 2)
+    data = (tmp_path / "dp" / "train.tfrecord").read_bytes()
+    (tmp_path / "dp" / "train.tfrecord").write_bytes(data[: len(data) - 100])
+    with pytest.raises(DataFormatError, match="record 3 cannot be read"):
+        import_tfrecord_dataset(tmp_path / "dp", tmp_path / "cut.h5", dt=0.01)
+    with TrajectoryFile(tmp_path / "cut.h5") as f:  # the trajectories before the damage were committed
+        assert f.ids == ["00000", "00001", "00002"]
+    with pytest.raises(DataFormatError, match="valid.tfrecord not found.*train.tfrecord"):
+        import_tfrecord_dataset(tmp_path / "dp", tmp_path / "x.h5", split="valid", dt=0.01)
+    with pytest.raises(DataFormatError, match="meta.json not found"):
+        import_tfrecord_dataset(tmp_path, tmp_path / "x.h5", dt=0.01)
+
+
+def test_import_cli_end_to_end(tmp_path, capsys):
+    deforming_plate(tmp_path / "dp", num=2, split="test")
+    out = tmp_path / "dp.h5"
+    assert cli.main(["data", "import", str(tmp_path / "dp"), "-o", str(out), "--split", "test", "--dt", "0.02"]) == 0
+    assert "imported 2 trajectories" in capsys.readouterr().out
+    assert cli.main(["data", "inspect", "--json", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["num_trajectories"] == 2
+    command = ["data", "import", str(tmp_path / "dp"), "-o", str(tmp_path / "x.h5"), "--split", "test"]
+    bad = subprocess.run([sys.executable, "-m", "meshsim", *command], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--dt" in bad.stderr
