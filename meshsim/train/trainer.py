@@ -217,9 +217,10 @@ def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, 
     """Mean of each logged value over the interval and over ranks."""
     keys = sorted(window)
     means = torch.tensor([float(np.mean(window[k])) for k in keys], dtype=torch.float64)
-    if env.distributed:
+    if env.distributed:  # on the process group's device (nccl reduces CUDA tensors only)
+        means = means.to(env.device)
         dist.all_reduce(means)
-        means /= env.world_size
+        means = means.cpu() / env.world_size
     return dict(zip(keys, means.tolist()))
 
 
