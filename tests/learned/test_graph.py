@@ -225,3 +225,28 @@ def test_edge_attention_reference_matches_loop():
     torch.testing.assert_close(hcmt, want_h)
     torch.testing.assert_close(soft, want_s)
     assert hcmt[0].abs().max() == 0 and hcmt[3].abs().max() == 0  # no incoming edges
+
+
+def test_dispatch_to_kernels_matches_reference_when_available():
+    """The models call meshsim.kernels when it provides the ops; results must equal the torch oracles."""
+    import meshsim.kernels as kernels
+    from meshsim.graph import edge_attention, radius_pairs
+
+    if not hasattr(kernels, "radius_pairs") or not hasattr(kernels, "edge_attention"):
+        pytest.skip("meshsim.kernels does not export radius_pairs/edge_attention yet")
+    pos, node_type = _plate_and_ball()
+    pos = pos.float()
+    got = {tuple(p) for p in contact_edges(pos, node_type, 0.12).numpy().T}
+    obstacle, normal = node_type == NodeType.OBSTACLE, node_type == NodeType.NORMAL
+    one = radius_pairs_reference(pos, 0.12, sender_mask=obstacle, receiver_mask=normal)
+    assert got == {tuple(p) for p in one.numpy().T} | {tuple(p) for p in one.flip(0).numpy().T}
+    assert {tuple(p) for p in radius_pairs(pos, 0.2).numpy().T} == {
+        tuple(p) for p in radius_pairs_reference(pos, 0.2).numpy().T}
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(21, 2, 8, generator=gen) for _ in range(3))
+    edges = radius_pairs_reference(pos, 0.25)
+    bias, gate = (torch.randn(edges.shape[1], 2, 8, generator=gen) for _ in range(2))
+    for mode in ("hcmt", "softmax"):
+        torch.testing.assert_close(
+            edge_attention(q, k, v, bias, gate, edges[0], edges[1], 21, mode=mode),
+            edge_attention_reference(q, k, v, bias, gate, edges[0], edges[1], 21, mode), rtol=1e-4, atol=1e-5)
