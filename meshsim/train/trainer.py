@@ -131,6 +131,11 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                 loss.backward()
                 optimizer.step()
             _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()}})
+            if env.is_main and log is None:  # columns: what the model logs, known after its first step
+                columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss"}), "seconds_per_step", "warmup",
+                           *VAL_COLUMNS]
+                log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
+                                 run / "tensorboard" if cfg.tensorboard else None)
             done = step + 1
             bar.update(1)
             final = done == cfg.steps or _out_of_time(cfg, started, env)
@@ -154,11 +159,6 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                     best = val["val_p_all"]
                     save_checkpoint(ckpt_dir / "best.pt", _payload(cfg, sim, optimizer, done, best, dim, None))
             if env.is_main and row is not None:
-                if log is None:
-                    columns = ["epoch", "lr", "loss", *sorted(k for k in row if k not in
-                               ("epoch", "lr", "loss", *VAL_COLUMNS)), *VAL_COLUMNS]
-                    log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
-                                     run / "tensorboard" if cfg.tensorboard else None)
                 log.write(done, row)
             if done % cfg.checkpoint_interval == 0 or final:
                 states, digests = _gather_rng(env), _sync_replicas(sim, env)
