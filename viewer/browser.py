@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from meshsim.errors import MeshsimError
 
+DEFAULT_CHROMIUM = "/usr/bin/chromium"  # Debian's package; what CI installs
 CHROMIUM_FLAGS = ["--enable-unsafe-swiftshader", "--disable-gpu-sandbox", "--hide-scrollbars", "--mute-audio"]
 
 
@@ -23,7 +24,12 @@ class BrowserError(MeshsimError):
 
 def chromium_path() -> str:
     """$MESHSIM_CHROMIUM, else /usr/bin/chromium, else `chromium` on PATH; BrowserError with the fix otherwise."""
-    for candidate in (os.environ.get("MESHSIM_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+    asked = os.environ.get("MESHSIM_CHROMIUM")
+    if asked:
+        if os.path.isfile(asked) and os.access(asked, os.X_OK):
+            return asked
+        raise BrowserError(f"MESHSIM_CHROMIUM={asked} is not an executable file; fix it or unset it")
+    for candidate in (DEFAULT_CHROMIUM, shutil.which("chromium")):
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise BrowserError("chromium not found; install it (Debian: apt-get install chromium) or set MESHSIM_CHROMIUM")
@@ -47,10 +53,8 @@ def serving(path, traj: str | None = None) -> Iterator:
 
 
 @contextlib.contextmanager
-def viewer_page(url: str, width: int = 1280, height: int = 720, timeout_s: float = 60.0) -> Iterator:
-    """A Playwright page showing the viewer at `url`, ready (first frame drawn); page errors become BrowserError.
-
-    The page's `errors` attribute lists uncaught page errors seen so far (tests assert it stays empty)."""
+def headless_chromium() -> Iterator:
+    """A Playwright Browser on the system chromium; BrowserError with the fix when chromium or Playwright is missing."""
     executable = chromium_path()
     try:
         from playwright.sync_api import Error as PlaywrightError
@@ -64,18 +68,38 @@ def viewer_page(url: str, width: int = 1280, height: int = 720, timeout_s: float
         except PlaywrightError as err:
             raise BrowserError(f"cannot start {executable} ({_first_line(err)}); check that chromium runs") from None
         try:
-            page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
-            page.set_default_timeout(timeout_s * 1000)
-            page.errors = []
-            page.on("pageerror", lambda err: page.errors.append(str(err)))
-            page.goto(url)
-            try:
-                page.evaluate("window.viewer.ready")
-            except PlaywrightError as err:
-                raise BrowserError(f"the viewer page failed: {_first_line(err)}") from None
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def open_page(browser, url: str, width: int = 1280, height: int = 720, timeout_s: float = 60.0) -> Iterator:
+    """A page of `browser` showing the viewer at `url`, ready (first frame drawn).
+
+    The page's `errors` attribute lists uncaught page errors seen so far (tests assert it stays empty)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+    try:
+        page.set_default_timeout(timeout_s * 1000)
+        page.errors = []
+        page.on("pageerror", lambda err: page.errors.append(str(err)))
+        page.goto(url)
+        try:
+            page.evaluate("window.viewer.ready")
+        except PlaywrightError as err:
+            raise BrowserError(f"the viewer page failed: {_first_line(err)}") from None
+        yield page
+    finally:
+        page.close()
+
+
+@contextlib.contextmanager
+def viewer_page(url: str, width: int = 1280, height: int = 720, timeout_s: float = 60.0) -> Iterator:
+    """A fresh headless browser with one ready viewer page (see `open_page`)."""
+    with headless_chromium() as browser, open_page(browser, url, width, height, timeout_s) as page:
+        yield page
 
 
 def _first_line(err: BaseException) -> str:
