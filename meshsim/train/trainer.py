@@ -109,11 +109,12 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         bar = progress(cfg.steps, start, show_progress and env.is_main)
         window: dict[str, list[float]] = {}
         last_loss = math.nan
-        tick = started = time.perf_counter()
+        started = time.perf_counter()
         done = start
         sim.train()
         epoch_iter, epoch_of_iter = None, -1
         for step in range(start, cfg.steps):
+            step_start = time.perf_counter()
             epoch, offset = divmod(step, per_epoch)
             if epoch != epoch_of_iter:
                 epoch_iter = _epoch_loader(dataset, cfg, env, epoch, offset)
@@ -130,10 +131,11 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                 loss, logs = model(batch, True)
                 loss.backward()
                 optimizer.step()
-            _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()}})
+            _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()},
+                              "seconds_per_step": time.perf_counter() - step_start})  # data + step, not validation
             if env.is_main and log is None:  # columns: what the model logs, known after its first step
-                columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss"}), "seconds_per_step", "warmup",
-                           *VAL_COLUMNS]
+                columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss", "seconds_per_step"}),
+                           "seconds_per_step", "warmup", *VAL_COLUMNS]
                 log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
                                  run / "tensorboard" if cfg.tensorboard else None)
             done = step + 1
@@ -142,12 +144,10 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
 
             row = None
             if done % cfg.log_interval == 0 or final:
-                count = len(window["loss"])
                 row = _reduce_window(window, env)
-                row.update(lr=optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm),
-                           seconds_per_step=(time.perf_counter() - tick) / count)
+                row.update(lr=optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm))
                 last_loss = row["loss"]
-                window, tick = {}, time.perf_counter()
+                window = {}
                 bar.set_postfix(loss=f"{last_loss:.4g}")
             validating = bool(val_set) and ((cfg.val_interval and done % cfg.val_interval == 0) or final)
             if validating:
