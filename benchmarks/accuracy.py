@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
     h, m = results["hcmt"]["p_all"], results["mgn"]["p_all"]
     ratio = h / m if h is not None and m is not None and m > 0 else None
     out = {
-        "benchmark": "accuracy", "quick": quick, "budget_minutes_per_model": budget, "device": results["hcmt"]["device"],
+        "benchmark": "accuracy", "quick": quick, "budget_minutes_per_model": budget,
+        "device": results["hcmt"]["device"],
         "data": {**info, "train": num_train, "valid": args.num_valid, "test": num_test,
                  "scene_overrides": scene_overrides, "seconds": round(data_seconds, 1)},
         "hcmt": results["hcmt"], "mgn": results["mgn"],
