@@ -6,7 +6,8 @@ For a rollout that starts from `history` ground-truth frames, step k (k = 1..h) 
     p1     = RMSE_1,   p50 = mean(RMSE_1..RMSE_50),   p_all = mean(RMSE_1..RMSE_h)
 
 reported x1e3 (HCMT's tables print position RMSE "x1e-3"). Stress (or any scalar field) is treated alike:
-s1, s50, s_all, also x1e3, in the file's unit. p50/s50 are None when the rollout has fewer than 50 steps.
+s1, s50, s_all, also x1e3, in the file's unit. As in HCMT's code (a slice of the first 50 steps), p50 is the mean
+over the steps there are when the rollout has fewer than 50 (then p50 = p_all; "steps" says how many).
 
     from meshsim.metrics import evaluate_file
     report = evaluate_file("rollout.h5", json_path="eval.json", plot_path="eval.png")
@@ -47,7 +48,7 @@ def summarize(rmse: np.ndarray, prefix: str) -> dict[str, float | None]:
         return {f"{prefix}1": None, f"{prefix}50": None, f"{prefix}_all": None}
     return {
         f"{prefix}1": float(rmse[0] * SCALE),
-        f"{prefix}50": float(rmse[:50].mean() * SCALE) if h >= 50 else None,
+        f"{prefix}50": float(rmse[:50].mean() * SCALE),
         f"{prefix}_all": float(rmse.mean() * SCALE),
     }
 
