@@ -21,6 +21,7 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from meshsim.config import from_dict
+from meshsim.datasets.schema import NodeType
 from meshsim.errors import CheckpointError, DataFormatError
 from meshsim.graph import (
     MeshGraph,
@@ -36,7 +37,7 @@ from meshsim.graph import (
     world_edges,
 )
 from meshsim.graph.edges import edge_offsets
-from meshsim.mesh.hierarchy import cached_hierarchy
+from meshsim.mesh.hierarchy import cached_hierarchy, mesh_key
 from meshsim.models.config import ModelConfig
 from meshsim.models.hcmt import HCMT
 from meshsim.models.mgn import MeshGraphNet
@@ -48,7 +49,8 @@ class LearnedSimulator(nn.Module):
         if dim not in (2, 3):
             raise DataFormatError(f"learned simulators support 2D or 3D meshes, got dim={dim}")
         self.cfg, self.dim = cfg, dim
-        node_width = dim + 9 + len(cfg.material_keys) + (dim if cfg.kinematic_input else 0)
+        self._topology_cache: dict[str, tuple] = {}  # mesh hash -> (edges, hierarchy levels); not state
+        node_width = dim + NodeType.SIZE + len(cfg.material_keys) + (dim if cfg.kinematic_input else 0)
         mesh_edge_width, contact_width = 2 * dim + 2, dim + 1
         out_width = dim + len(cfg.fields)
         self.node_normalizer = Normalizer(node_width)
@@ -74,17 +76,34 @@ class LearnedSimulator(nn.Module):
             raise DataFormatError(f"{where}: mesh_pos has shape {tuple(mesh_pos.shape)}, the model expects [N, {self.dim}]")
         if node_type.shape[0] != n:
             raise DataFormatError(f"{where}: node_type has {node_type.shape[0]} entries for {n} nodes")
-        edges = cells_to_edges(cells_np)
+        if n and (node_type.min() < 0 or node_type.max() >= NodeType.SIZE):
+            raise DataFormatError(f"{where}: node_type values must lie in 0..{NodeType.SIZE - 1} (meshsim NodeType)")
+        if cells_np.ndim != 2 or (cells_np.size and (cells_np.min() < 0 or cells_np.max() >= n)):
+            raise DataFormatError(f"{where}: cells must be [M, k] with indices in 0..{n - 1}")
+        edges, levels = self._topology(mesh_pos.numpy(), cells_np)
         graph = MeshGraph(num_nodes=n, mesh_pos=mesh_pos, node_type=node_type, edge_index=edges)
         graph.material = self._material(attrs, n, where)
-        if self.cfg.kind == "hcmt":
-            hierarchy = cached_hierarchy(
-                mesh_pos.numpy(), cells_np, edges.numpy(), self.cfg.levels, self.cfg.hierarchy_cache_dir or None,
-                self.cfg.min_level_nodes, self.cfg.level_edge_factor,
-            )
-            for i, level in enumerate(hierarchy.padded(self.cfg.levels)[1:], start=1):
-                graph.set_level(i, torch.from_numpy(level.ids), torch.from_numpy(level.edges))
+        for i, (ids, level_edges) in enumerate(levels, start=1):
+            graph.set_level(i, ids, level_edges)
         return graph
+
+    def _topology(self, mesh_pos: np.ndarray, cells: np.ndarray):
+        """Mesh edges and (HCMT) hierarchy levels 1..L as tensors, computed once per mesh."""
+        cfg = self.cfg
+        key = mesh_key(mesh_pos, cells, cfg.kind, cfg.levels, cfg.min_level_nodes, cfg.level_edge_factor)
+        if key not in self._topology_cache:
+            edges = cells_to_edges(cells)
+            levels = []
+            if cfg.kind == "hcmt":
+                hierarchy = cached_hierarchy(mesh_pos, cells, edges.numpy(), cfg.levels,
+                                             cfg.hierarchy_cache_dir or None, cfg.min_level_nodes,
+                                             cfg.level_edge_factor)
+                levels = [(torch.from_numpy(level.ids), torch.from_numpy(level.edges))
+                          for level in hierarchy.padded(cfg.levels)[1:]]
+            if len(self._topology_cache) >= 256:
+                self._topology_cache.pop(next(iter(self._topology_cache)))
+            self._topology_cache[key] = (edges, levels)
+        return self._topology_cache[key]
 
     def _material(self, attrs: Mapping[str, Any], n: int, where: str) -> torch.Tensor:
         values = []

@@ -158,5 +158,9 @@ def test_config_and_data_validation():
     sample = windows(trajectory(4))[0]
     with pytest.raises(DataFormatError, match="youngs_modulus"):
         sim.collate([{**sample, "attrs": {"density": 1.0}}])
+    with pytest.raises(DataFormatError, match="node_type"):
+        sim.collate([{**sample, "node_type": np.full_like(sample["node_type"], 12)}])
+    with pytest.raises(DataFormatError, match="cells"):
+        sim.collate([{**sample, "cells": sample["cells"] + 100}])
     with pytest.raises(DataFormatError, match="stress"):
         sim.collate([{k: v for k, v in sample.items() if k != "fields/stress"}])
