@@ -1,0 +1,45 @@
+"""Receiver-sorted edge order (CSR), built once per graph and reused by every attention layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class ReceiverCSR:
+    """Edges grouped by receiver: the edges into node r are `edge_ids[row_ptr[r]:row_ptr[r+1]]`.
+
+    Within a receiver the edges keep their input order (stable sort). Tensors are int32 on the graph's device.
+    """
+
+    row_ptr: torch.Tensor  # [N + 1]
+    edge_ids: torch.Tensor  # [E] edge index of each CSR slot
+    senders: torch.Tensor  # [E] sender of each CSR slot
+    num_nodes: int
+    num_edges: int
+
+
+def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int) -> ReceiverCSR:
+    """Group edges s -> r by receiver (a stable sort; skipped when `receivers` is already sorted)."""
+    if senders.dim() != 1 or receivers.shape != senders.shape:
+        raise ValueError(f"senders and receivers must be [E] tensors of one shape, got {tuple(senders.shape)} "
+                         f"and {tuple(receivers.shape)}")
+    if senders.is_floating_point() or receivers.is_floating_point():
+        raise TypeError("senders and receivers must be integer tensors")
+    num_edges = senders.shape[0]
+    if num_nodes < 0 or num_nodes >= 2**31 or num_edges >= 2**31:
+        raise ValueError(f"graphs need 0 <= num_nodes < 2^31 and fewer than 2^31 edges, got {num_nodes}, {num_edges}")
+    receivers = receivers.long()
+    if num_edges and (int(receivers.min()) < 0 or int(receivers.max()) >= num_nodes):
+        raise ValueError(f"receivers must lie in [0, num_nodes = {num_nodes})")
+    if num_edges > 1 and not bool((receivers[1:] >= receivers[:-1]).all()):
+        order = torch.argsort(receivers, stable=True)
+        edge_ids, csr_senders = order.to(torch.int32), senders[order].to(torch.int32)
+    else:
+        edge_ids = torch.arange(num_edges, dtype=torch.int32, device=senders.device)
+        csr_senders = senders.to(torch.int32)
+    row_ptr = torch.zeros(num_nodes + 1, dtype=torch.int32, device=senders.device)
+    row_ptr[1:] = torch.cumsum(torch.bincount(receivers, minlength=num_nodes), 0)
+    return ReceiverCSR(row_ptr, edge_ids, csr_senders.contiguous(), int(num_nodes), int(num_edges))

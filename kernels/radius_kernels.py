@@ -1,0 +1,254 @@
+"""Warp kernels of the radius search: a hashed cell list (cell side >= radius), counted then filled.
+
+Points live in cells of side `cell >= radius`; a cell (cx, cy, cz, graph) is hashed into a table of
+power-of-two size and the points are sorted by bucket, so a bucket is one contiguous run. Distinct cells can
+share a bucket, so every candidate is checked against its own cell (and graph): each pair is seen once, and
+nothing is lost to collisions. The candidates of a point are the 3^d cells around its own, less the cells
+whose box is farther than the radius.
+
+Two ways to visit pairs. Symmetric search (senders = receivers, or group A <-> group B): the thread of
+sorted point t looks only at later points (slot > t) and emits both directions, so each pair is tested once.
+One-sided search (different sender and receiver masks): only senders are in the grid and the thread of a
+receiver looks at all of them. Emitting goes through per-receiver cursors (atomic on GPU), so a last pass
+sorts every receiver's run by sender: the output is the same whatever the thread schedule.
+
+All positions are float64 and 3-vectors (z = 0 in 2D), so the distance test is the same on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+import warp as wp
+
+wp.set_module_options({"enable_backward": False})  # integer outputs, nothing to differentiate
+
+vec3l = wp.types.vector(length=3, dtype=wp.int64)
+
+SENDER = 1  # role bits of a point
+RECEIVER = 2
+
+
+@wp.func
+def cell_hash(c: vec3l, graph: wp.int32, mask: wp.int64) -> wp.int32:
+    """Bucket of a cell: large odd multipliers mixed by xor (Teschner et al. 2003), cut to the table size."""
+    key = (c[0] * wp.int64(73856093)) ^ (c[1] * wp.int64(19349663)) ^ (c[2] * wp.int64(83492791))
+    key = key ^ (wp.int64(graph) * wp.int64(2654435761))
+    return wp.int32(key & mask)
+
+
+@wp.kernel
+def locate(
+    pos: wp.array(dtype=wp.vec3d),
+    lo: wp.vec3d,
+    inv_cell: wp.float64,
+    graph: wp.array(dtype=wp.int32),
+    role: wp.array(dtype=wp.uint8),
+    grid_role: wp.int32,
+    mask: wp.int64,
+    cells: wp.array(dtype=vec3l),
+    bucket: wp.array(dtype=wp.int32),
+):
+    """Cell of every point; the bucket of the points that go into the grid (the others sort last)."""
+    i = wp.tid()
+    d = pos[i] - lo
+    c = vec3l(wp.int64(wp.floor(d[0] * inv_cell)), wp.int64(wp.floor(d[1] * inv_cell)), wp.int64(wp.floor(d[2] * inv_cell)))
+    cells[i] = c
+    if wp.int32(role[i]) & grid_role != 0:
+        bucket[i] = cell_hash(c, graph[i], mask)
+    else:
+        bucket[i] = wp.int32(mask + wp.int64(1))
+
+
+@wp.kernel
+def arrange(
+    order: wp.array(dtype=wp.int32),
+    bucket: wp.array(dtype=wp.int32),
+    pos: wp.array(dtype=wp.vec3d),
+    cells: wp.array(dtype=vec3l),
+    graph: wp.array(dtype=wp.int32),
+    role: wp.array(dtype=wp.uint8),
+    mask: wp.int64,
+    s_pos: wp.array(dtype=wp.vec3d),
+    s_cells: wp.array(dtype=vec3l),
+    s_graph: wp.array(dtype=wp.int32),
+    s_role: wp.array(dtype=wp.uint8),
+    bucket_start: wp.array(dtype=wp.int32),
+    bucket_end: wp.array(dtype=wp.int32),
+):
+    """Copy the points in bucket order (a bucket's candidates are then contiguous) and mark bucket runs."""
+    t = wp.tid()
+    n = order.shape[0]
+    i = order[t]
+    s_pos[t] = pos[i]
+    s_cells[t] = cells[i]
+    s_graph[t] = graph[i]
+    s_role[t] = role[i]
+    b = bucket[i]
+    if wp.int64(b) <= mask:
+        if t == 0 or bucket[order[t - 1]] != b:
+            bucket_start[b] = t
+        if t == n - 1 or bucket[order[t + 1]] != b:
+            bucket_end[b] = t + 1
+
+
+@wp.func
+def is_excluded(ex_ptr: wp.array(dtype=wp.int32), ex_senders: wp.array(dtype=wp.int32), j: int, i: int) -> bool:
+    """Binary search of sender i among the excluded senders of receiver j (sorted)."""
+    a = ex_ptr[j]
+    b = ex_ptr[j + 1]
+    while a < b:
+        m = (a + b) // 2
+        x = ex_senders[m]
+        if x == i:
+            return True
+        if x < i:
+            a = m + 1
+        else:
+            b = m
+    return False
+
+
+@wp.func
+def sift_down(a: wp.array(dtype=wp.int64), base: int, root: int, n: int):
+    while 2 * root + 1 < n:
+        child = 2 * root + 1
+        if child + 1 < n and a[base + child] < a[base + child + 1]:
+            child += 1
+        if a[base + root] >= a[base + child]:
+            return
+        tmp = a[base + root]
+        a[base + root] = a[base + child]
+        a[base + child] = tmp
+        root = child
+
+
+@wp.func
+def sort_segment(a: wp.array(dtype=wp.int64), base: int, n: int):
+    """In-place ascending sort of a[base:base+n]: insertion sort when short, heapsort (O(n log n)) when long."""
+    if n <= 32:
+        for x in range(base + 1, base + n):
+            key = a[x]
+            y = x - 1
+            while y >= base and a[y] > key:
+                a[y + 1] = a[y]
+                y -= 1
+            a[y + 1] = key
+        return
+    for root in range(n // 2 - 1, -1, -1):
+        sift_down(a, base, root, n)
+    for end in range(n - 1, 0, -1):
+        tmp = a[base]
+        a[base] = a[base + end]
+        a[base + end] = tmp
+        sift_down(a, base, 0, end)
+
+
+@wp.func
+def cell_gap_sq(p: wp.vec3d, c: vec3l, lo: wp.vec3d, cell: wp.float64, slack: wp.float64) -> wp.float64:
+    """Squared distance from p to the box of cell c, the box widened by `slack` against rounding."""
+    gap = wp.float64(0.0)
+    for a in range(3):
+        low = lo[a] + wp.float64(c[a]) * cell - slack
+        high = low + cell + slack + slack
+        d = wp.max(wp.max(low - p[a], p[a] - high), wp.float64(0.0))
+        gap += d * d
+    return gap
+
+
+@wp.func
+def allowed(role_s: wp.int32, role_r: wp.int32, both_ways: wp.int32) -> bool:
+    """May a point of role_s send to one of role_r? Directed: sender bit -> receiver bit. Both ways: A <-> B."""
+    forward = role_s & SENDER != 0 and role_r & RECEIVER != 0
+    if both_ways != 0:
+        return forward or (role_s & RECEIVER != 0 and role_r & SENDER != 0)
+    return forward
+
+
+@wp.func
+def emit(
+    sender: int,
+    receiver: int,
+    fill: wp.int32,
+    counts: wp.array(dtype=wp.int32),
+    cursor: wp.array(dtype=wp.int32),
+    out_senders: wp.array(dtype=wp.int64),
+):
+    if fill == 0:
+        wp.atomic_add(counts, receiver, 1)
+    else:
+        out_senders[wp.atomic_add(cursor, receiver, 1)] = wp.int64(sender)
+
+
+@wp.kernel
+def neighbours(
+    order: wp.array(dtype=wp.int32),
+    s_pos: wp.array(dtype=wp.vec3d),
+    s_cells: wp.array(dtype=vec3l),
+    s_graph: wp.array(dtype=wp.int32),
+    s_role: wp.array(dtype=wp.uint8),
+    bucket_start: wp.array(dtype=wp.int32),
+    bucket_end: wp.array(dtype=wp.int32),
+    symmetric: wp.int32,
+    both_ways: wp.int32,
+    dim: wp.int32,
+    lo: wp.vec3d,
+    cell: wp.float64,
+    radius_sq: wp.float64,
+    mask: wp.int64,
+    ex_ptr: wp.array(dtype=wp.int32),
+    ex_senders: wp.array(dtype=wp.int32),
+    fill: wp.int32,
+    counts: wp.array(dtype=wp.int32),
+    cursor: wp.array(dtype=wp.int32),
+    out_senders: wp.array(dtype=wp.int64),
+):
+    """Pairs of sorted point t: count them per receiver (fill = 0) or write their senders (fill = 1)."""
+    t = wp.tid()
+    rt = wp.int32(s_role[t])
+    if rt == 0 or (symmetric == 0 and rt & RECEIVER == 0):
+        return
+    j = order[t]
+    pt = s_pos[t]
+    ct = s_cells[t]
+    gt = s_graph[t]
+    # Prune cells whose box is beyond the radius (widened a little: rounding must never prune a pair).
+    prune = wp.isfinite(cell)
+    slack = wp.float64(1e-6) * cell
+    reach_sq = radius_sq * wp.float64(1.0 + 1e-9)
+    z_reach = int(1)
+    if dim == 2:
+        z_reach = 0
+    for dx in range(-1, 2):
+        for dy in range(-1, 2):
+            for dz in range(-z_reach, z_reach + 1):
+                c = vec3l(ct[0] + wp.int64(dx), ct[1] + wp.int64(dy), ct[2] + wp.int64(dz))
+                if prune and cell_gap_sq(pt, c, lo, cell, slack) >= reach_sq:
+                    continue
+                b = cell_hash(c, gt, mask)
+                first = bucket_start[b]
+                if symmetric != 0:
+                    first = wp.max(first, t + 1)  # each unordered pair once, by its first point
+                for slot in range(first, bucket_end[b]):
+                    if wp.length_sq(s_pos[slot] - pt) >= radius_sq:
+                        continue
+                    cs = s_cells[slot]
+                    if cs[0] != c[0] or cs[1] != c[1] or cs[2] != c[2] or s_graph[slot] != gt or slot == t:
+                        continue  # another cell or graph hashed into the same bucket
+                    rs = wp.int32(s_role[slot])
+                    i = order[slot]
+                    if allowed(rs, rt, both_ways):
+                        if ex_ptr[j + 1] == ex_ptr[j] or not is_excluded(ex_ptr, ex_senders, j, i):
+                            emit(i, j, fill, counts, cursor, out_senders)
+                    if symmetric != 0 and allowed(rt, rs, both_ways):
+                        if ex_ptr[i + 1] == ex_ptr[i] or not is_excluded(ex_ptr, ex_senders, i, j):
+                            emit(j, i, fill, counts, cursor, out_senders)
+
+
+@wp.kernel
+def finish(offsets: wp.array(dtype=wp.int32), out_senders: wp.array(dtype=wp.int64), out_receivers: wp.array(dtype=wp.int64)):
+    """Sort the senders of receiver j by index and write j beside them."""
+    j = wp.tid()
+    base = offsets[j]
+    n = offsets[j + 1] - base
+    sort_segment(out_senders, base, n)
+    for x in range(base, base + n):
+        out_receivers[x] = wp.int64(j)
