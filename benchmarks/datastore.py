@@ -1,4 +1,4 @@
-"""Cost of the atomic trajectory store: write one trajectory (copy + append + fsync + rename) as the store
+"""Cost of the atomic trajectory store: one write (swap catch-up + append + fsync + rename) as the store
 grows, batched writes, full reads, single-frame reads and FrameWindowDataset throughput.
 
     python benchmarks/datastore.py [--quick]
@@ -47,6 +47,7 @@ def main() -> None:
                 start = time.perf_counter()
                 w.write(f"{i:05d}", traj)
                 single.append(time.perf_counter() - start)
+            full_copies = w.full_copies
         store_mb = path.stat().st_size / 1e6
         batch_path = Path(folder) / "batch.h5"
         start = time.perf_counter()
@@ -77,6 +78,7 @@ def main() -> None:
         "write_s_first": round(single[0], 4),
         "write_s_last": round(single[-1], 4),
         "write_mb_per_s_last": round(mb_per_traj / single[-1], 1),
+        "full_store_copies": full_copies,
         "batch_write_s_per_trajectory": round(batch_time / count, 4),
         "read_trajectory_s": round(read_time, 4),
         "read_frame_ms": round(frame_ms, 3),

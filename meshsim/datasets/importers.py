@@ -32,7 +32,7 @@ from meshsim.errors import DataFormatError
 
 MESH_FIELDS = ("cells", "mesh_pos", "node_type")
 KNOWN_TYPES = ("static", "dynamic", "static_varlen", "dynamic_varlen")
-BATCH_MIN_BYTES = 64 << 20  # commit at least this much per batch, and at least the size of the store
+BATCH_BYTES = 64 << 20  # array bytes per atomic commit: fewer fsyncs, and at most this much redone after a crash
 
 
 def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def import_tfrecord_dataset(
         finished = False
         while not finished:
             finished = True
-            budget = max(BATCH_MIN_BYTES, Path(output).stat().st_size)  # geometric batches: linear total copying
+            budget = BATCH_BYTES
             with writer.batch():
                 written = 0
                 try:

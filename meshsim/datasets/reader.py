@@ -9,6 +9,7 @@ check those. Whatever is wrong with a file (not HDF5, truncated, edited, random 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,7 @@ class TrajectoryFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataFormatError(f"{self.path}: no such file; pass an existing trajectory file (.h5)")
-        try:
-            self._file = h5py.File(self.path, "r")
-        except _H5_ERRORS as err:
-            raise DataFormatError(
-                f"{self.path}: not a readable HDF5 file ({_first_line(err)}); it may be truncated or of another type"
-            ) from None
+        self._file = _open_shared(self.path)
         try:
             self._check_root()
         except BaseException:
@@ -234,6 +230,29 @@ class TrajectoryFile:
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not -num_frames <= t < num_frames:
             raise DataFormatError(f"{where}: frame {t!r} out of range; the trajectory has {num_frames} frames")
         return int(t) % num_frames
+
+
+def _open_shared(path: Path, attempts: int = 50) -> h5py.File:
+    """Open read-only under HDF5's shared lock, which tells a writer to leave this version untouched.
+
+    The lock can be refused for a moment when a writer is just reusing the version we resolved the name to
+    (the name already points to a newer one): retry briefly.
+    """
+    for attempt in range(attempts):
+        try:
+            return h5py.File(path, "r")
+        except _H5_ERRORS as err:
+            if "unable to lock file" in str(err) and attempt < attempts - 1:
+                time.sleep(0.02)
+                continue
+            if "unable to lock file" in str(err):
+                raise DataFormatError(
+                    f"{path}: locked by a process writing it in place; retry when it has finished"
+                ) from None
+            raise DataFormatError(
+                f"{path}: not a readable HDF5 file ({_first_line(err)}); it may be truncated or of another type"
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def _first_line(err: BaseException) -> str:

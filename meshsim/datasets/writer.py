@@ -1,16 +1,22 @@
 """Atomic, resumable writer of HDF5 trajectory stores.
 
-Every `write` copies the current store to a temporary file in the same folder, appends the trajectory there,
-flushes and fsyncs it, then renames it over the store (`os.replace` is atomic on POSIX). So the file at `path` is
-at every instant a complete, closed HDF5 file holding every trajectory whose `write` returned, whatever kills
-the process and when. The price is one copy of the store per write (O(file size), measured in
-docs/data-format.md). Bulk producers wrap many writes in `with writer.batch():` to pay one copy per batch; the
-batch becomes visible all at once when the block ends (a crash inside it loses only that batch).
+The store at `path` is never modified in place. A write changes a private copy (the "swap" file, in the same
+folder), closes and fsyncs it, then renames it over the store (`os.replace` is atomic on POSIX). So `path` is at
+every instant a complete, closed HDF5 file holding every trajectory whose `write` returned, whatever kills the
+process and when.
+
+Double buffering keeps a write O(trajectory) instead of O(store): before the rename, the old store is hard-linked
+to the swap name, so the next write finds the previous version there and only has to add the last trajectory
+and the new one (copied group by group) instead of copying the whole store. The swap is reused only by the
+writer that closed it, and only if no reader has it open (readers hold HDF5's shared file lock; we try an
+exclusive one and fall back to a fresh full copy). Bulk producers may wrap writes in `with writer.batch():`,
+committed atomically when the block ends (an error inside it discards that batch only).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import uuid
@@ -56,6 +62,9 @@ class TrajectoryWriter:
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot write {self.path}: folder {folder} is not writable")
         self._batch: tuple[h5py.File, list[str]] | None = None
+        self._swap: Path | None = None  # previous version of the store, ours to change (see module docs)
+        self._swap_ids: list[str] = []
+        self.full_copies = 0  # how often a write had to copy the whole store (1 per session when all goes well)
         self._remove_stale_temporaries()
         if self.path.exists():
             self._ids = self._resume()
@@ -111,7 +120,8 @@ class TrajectoryWriter:
         return list(self._batch[1]) if self._batch else []
 
     def close(self) -> None:
-        """Nothing is buffered outside a batch: every write is already on disk. Kept for `with` blocks."""
+        """Every write is already on disk; this removes the swap file (a second copy of the store)."""
+        self._drop_swap()
 
     def __enter__(self) -> TrajectoryWriter:
         return self
@@ -146,13 +156,23 @@ class TrajectoryWriter:
 
     @contextlib.contextmanager
     def _staged(self, copy: bool):
-        """Yield a private copy of the store to change; on success swap it in with one atomic rename."""
-        tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        """Yield an open copy of the store to change; on success it replaces the store with one atomic rename."""
+        if not copy:  # a new store: nothing to preserve
+            tmp = self._temp_name("new")
+            try:
+                with h5py.File(tmp, "w-", libver=("earliest", "latest")) as f:
+                    yield f
+                self._publish(tmp)
+            except OSError as err:
+                raise self._write_error(err) from None
+            finally:
+                tmp.unlink(missing_ok=True)
+            return
+        lock = self._open_swap()
         try:
             try:
-                if copy:
-                    shutil.copyfile(self.path, tmp)
-                f = h5py.File(tmp, "r+" if copy else "w-", libver=("earliest", "latest"))
+                f = h5py.File(self._swap, "r+", locking=False)  # we hold the exclusive lock ourselves
+                self._catch_up(f)
             except OSError as err:
                 raise self._write_error(err) from None
             try:
@@ -160,15 +180,71 @@ class TrajectoryWriter:
             finally:
                 f.close()
             try:
-                if self.durable:
-                    _fsync_path(tmp)
-                os.replace(tmp, self.path)
-                if self.durable:
-                    _fsync_path(self.path.parent)
+                previous = list(self._ids)
+                keep = self._temp_name("old")
+                try:
+                    os.link(self.path, keep)  # the version being replaced becomes the next swap
+                except OSError:
+                    keep = None  # no hard links here: the next write copies the store in full
+                self._publish(self._swap)
+                if keep is not None:
+                    os.replace(keep, self._swap)
+                    self._swap_ids = previous
+                else:
+                    self._swap = None
             except OSError as err:
                 raise self._write_error(err) from None
+        except BaseException:
+            self._drop_swap()  # half-changed: never reuse it
+            raise
         finally:
-            tmp.unlink(missing_ok=True)
+            os.close(lock)
+
+    def _open_swap(self) -> int:
+        """Lock the swap exclusively, making a fresh full copy of the store when the old one cannot be used."""
+        if self._swap is not None and self._swap.exists():
+            fd = os.open(self._swap, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except OSError:  # a reader still has this version open: leave it alone
+                os.close(fd)
+        self._drop_swap()
+        self._swap = self._temp_name("swap")
+        try:
+            shutil.copyfile(self.path, self._swap)
+        except OSError as err:
+            self._drop_swap()
+            raise self._write_error(err) from None
+        self._swap_ids = list(self._ids)
+        self.full_copies += 1
+        fd = os.open(self._swap, os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: nobody else can hold it
+        return fd
+
+    def _catch_up(self, f: h5py.File) -> None:
+        """Copy into the swap the trajectories the store gained since the swap's version."""
+        missing = [i for i in self._ids if i not in set(self._swap_ids)]
+        if missing:
+            with h5py.File(self.path, "r") as src:
+                for traj_id in missing:
+                    src.copy(src[f"trajectories/{traj_id}"], f["trajectories"], name=traj_id)
+        self._swap_ids = list(self._ids)
+
+    def _publish(self, tmp: Path) -> None:
+        if self.durable:
+            _fsync_path(tmp)
+        os.replace(tmp, self.path)
+        if self.durable:
+            _fsync_path(self.path.parent)
+
+    def _drop_swap(self) -> None:
+        if self._swap is not None:
+            self._swap.unlink(missing_ok=True)
+        self._swap, self._swap_ids = None, []
+
+    def _temp_name(self, tag: str) -> Path:
+        return self.path.parent / f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{tag}.tmp"
 
     def _write_error(self, err: OSError) -> OutputError:
         return OutputError(f"cannot write {self.path}: {err.strerror or err}; check free space and permissions")

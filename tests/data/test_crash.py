@@ -46,7 +46,7 @@ def _expected(i):
 def test_sigkill_mid_write_keeps_every_finished_trajectory_and_resumes(tmp_path):
     path, total = tmp_path / "crash.h5", 12
     rng = random.Random(7)
-    for attempt in range(4):
+    for attempt in range(8):
         proc = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path), str(total)], stdout=subprocess.PIPE, text=True
         )

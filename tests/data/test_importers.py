@@ -117,7 +117,7 @@ def test_impact_plate_import_tiles_static_fields_and_skips_ragged(tmp_path):
 
 def test_import_resumes_and_refuses_broken_sources(tmp_path, monkeypatch):
     deforming_plate(tmp_path / "dp", num=4)
-    monkeypatch.setattr("meshsim.datasets.importers.BATCH_MIN_BYTES", 1)  # one commit per trajectory
+    monkeypatch.setattr("meshsim.datasets.importers.BATCH_BYTES", 1)  # one commit per trajectory
     first = import_tfrecord_dataset(tmp_path / "dp", tmp_path / "out.h5", dt=0.01, limit=2)
     again = import_tfrecord_dataset(tmp_path / "dp", tmp_path / "out.h5", dt=0.01)
     assert (first["imported"], again["imported"], again["skipped"]) == (2, 2, 2)

@@ -104,3 +104,24 @@ def test_batch_commits_all_at_once_and_an_error_inside_discards_it(tmp_path, mak
     with TrajectoryFile(path) as f:
         assert f.ids == ["a", "b", "c"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.h5"]
+
+
+def test_double_buffering_copies_the_store_once_and_spares_open_readers(tmp_path, make_traj, same):
+    path = tmp_path / "d.h5"
+    trajs = [make_traj(i) for i in range(6)]
+    with TrajectoryWriter(path) as w:
+        for i in range(3):
+            w.write(f"{i}", trajs[i])
+        assert w.full_copies == 1  # later writes reuse the previous version (the swap)
+        reader = TrajectoryFile(path)  # holds version {0, 1, 2} open across the next writes
+        for i in range(3, 6):
+            w.write(f"{i}", trajs[i])
+        assert w.full_copies == 2  # that version was in use: the writer copied instead of changing it
+        assert reader.ids == ["0", "1", "2"]
+        same(reader.read("2"), trajs[2])
+        reader.close()
+    with TrajectoryFile(path) as f:
+        assert f.ids == [str(i) for i in range(6)]
+        for i in range(6):
+            same(f.read(str(i)), trajs[i])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]  # no swap left behind
