@@ -69,6 +69,11 @@ class ViewerServer(ThreadingHTTPServer):
         self.meta = json.dumps(_meta(source, self.default_traj)).encode()
         self.loopback_only = host in LOOPBACK
 
+    def handle_error(self, request, client_address) -> None:
+        """A browser closing a kept-alive connection is normal; anything else is a bug and is printed."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]

@@ -19,9 +19,8 @@ import numpy as np
 
 from meshsim.datasets.reader import TrajectoryFile
 from meshsim.errors import DataFormatError
+from meshsim.mesh.topology import boundary_facets
 
-SOURCES = ("gt", "pred")
-DERIVED_FIELDS = ("speed", "displacement", "node_type", "error")
 RANGE_SAMPLE_FRAMES = 32  # colour ranges and bounds look at <= this many evenly spaced frames
 
 
@@ -88,8 +87,10 @@ class FrameSource:
     def num_frames(self, traj_id: str) -> int:
         if traj_id in self._info:
             return self._info[traj_id]["num_frames"]
+        if traj_id not in self.ids:
+            self.require(traj_id)  # raises, naming the stored ids
         with self._lock:
-            return self._store.num_frames(self.require(traj_id) if traj_id not in self.ids else traj_id)
+            return self._store.num_frames(traj_id)  # layout only: no mesh or frame is read
 
     def sources(self, traj_id: str) -> list[str]:
         return self.info(traj_id)["sources"]
@@ -104,7 +105,7 @@ class FrameSource:
         """Triangles to draw, uint32 [F, 3]: the triangles themselves or the boundary faces of tetrahedra."""
         cells = self.cells(traj_id)
         if cells.shape[1] == 4:
-            return boundary_faces(cells).astype(np.uint32)
+            return boundary_facets(cells).astype(np.uint32)
         if cells.shape[1] == 3:
             return cells.astype(np.uint32)
         return np.zeros((0, 3), np.uint32)  # particles are drawn as points
@@ -225,19 +226,6 @@ class FrameSource:
             "dt": float(static["dt"]), "sources": sources, "fields": fields, "stored_fields": sorted(stored),
             "vector_fields": sorted(vectors), "default_field": default_field,
         }  # fmt: skip
-
-
-def boundary_faces(tets: np.ndarray) -> np.ndarray:
-    """Faces of tetrahedra that belong to exactly one tetrahedron, oriented outward for positive tetrahedra."""
-    faces = tets[:, [[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]]].reshape(-1, 3)
-    key = np.sort(faces, axis=1)
-    order = np.lexsort(key.T[::-1])
-    key = key[order]
-    new = np.ones(len(key) + 1, bool)
-    new[1:-1] = (key[1:] != key[:-1]).any(axis=1)
-    starts = np.flatnonzero(new)
-    single = starts[:-1][np.diff(starts) == 1]  # groups of size one: faces no other tetrahedron shares
-    return faces[np.sort(order[single])]
 
 
 def _pad3(points: np.ndarray) -> np.ndarray:

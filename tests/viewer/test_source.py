@@ -6,10 +6,11 @@ import h5py
 import numpy as np
 import pytest
 from meshsim.viewer.sample import grid_tetrahedra, grid_triangles, sample_trajectory
-from meshsim.viewer.source import FrameSource, boundary_faces
+from meshsim.viewer.source import FrameSource
 
 from meshsim.datasets import Trajectory, TrajectoryFile, TrajectoryWriter
 from meshsim.errors import DataFormatError
+from meshsim.mesh.topology import boundary_facets
 
 
 def faces_of(tet):
@@ -25,7 +26,7 @@ def brute_force_boundary(tets):
 def test_boundary_faces_match_brute_force_and_point_outward(keep):
     points, tets = grid_tetrahedra(4, 3, 5, size=(1.0, 0.5, 1.5))
     tets = tets[np.random.default_rng(0).random(len(tets)) < keep]  # holes make inner faces boundary too
-    faces = boundary_faces(tets)
+    faces = boundary_facets(tets)  # what FrameSource.surface draws for tetrahedra
     assert {tuple(sorted(f)) for f in faces.tolist()} == brute_force_boundary(tets)
     assert len(faces) == len(brute_force_boundary(tets))
     # Outward: the face normal points away from the one tetrahedron that owns it.
