@@ -44,9 +44,11 @@ class Normalizer(nn.Module):
         return self.sum / self.count.clamp(min=1.0)
 
     def std(self) -> torch.Tensor:
+        """Standard deviation, floored at std_epsilon; 1 before any statistics (the identity map, not 1e8x)."""
         mean = self.mean()
         variance = (self.sum_squared / self.count.clamp(min=1.0) - mean * mean).clamp(min=0.0)
-        return variance.sqrt().clamp(min=self.std_epsilon)
+        std = variance.sqrt().clamp(min=self.std_epsilon)
+        return torch.where(self.count > 0, std, torch.ones_like(std))
 
     def forward(self, x: torch.Tensor, accumulate: bool = False) -> torch.Tensor:
         if accumulate:

@@ -51,6 +51,11 @@ def test_normalizer_never_nan_on_constant_large_values():
     assert (norm.std() >= norm.std_epsilon).all()
 
 
+def test_normalizer_is_identity_before_statistics():
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(Normalizer(3)(x), x)
+
+
 def test_normalizer_stops_after_max_accumulations_and_is_frozen_in_eval():
     norm = Normalizer(1, max_accumulations=2).train()
     norm(torch.tensor([[1.0], [3.0]]), accumulate=True)
