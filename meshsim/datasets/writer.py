@@ -61,16 +61,21 @@ class TrajectoryWriter:
             raise OutputError(f"cannot write {self.path}: folder {folder} does not exist; create it first")
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot write {self.path}: folder {folder} is not writable")
+        self._writer_lock = self._lock_store()
         self._batch: tuple[h5py.File, list[str]] | None = None
         self._swap: Path | None = None  # previous version of the store, ours to change (see module docs)
         self._swap_ids: list[str] = []
         self.full_copies = 0  # how often a write had to copy the whole store (1 per session when all goes well)
-        self._remove_stale_temporaries()
-        if self.path.exists():
-            self._ids = self._resume()
-        else:
-            self._create(check_attrs(dict(attrs or {}), str(self.path)))
-            self._ids = []
+        try:
+            self._remove_stale_temporaries()
+            if self.path.exists():
+                self._ids = self._resume()
+            else:
+                self._create(check_attrs(dict(attrs or {}), str(self.path)))
+                self._ids = []
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def ids(self) -> list[str]:
@@ -122,6 +127,14 @@ class TrajectoryWriter:
     def close(self) -> None:
         """Every write is already on disk; this removes the swap file (a second copy of the store)."""
         self._drop_swap()
+        if self._writer_lock is not None:
+            self._lock_path.unlink(missing_ok=True)
+            os.close(self._writer_lock)
+            self._writer_lock = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_writer_lock", None) is not None:
+            self.close()
 
     def __enter__(self) -> TrajectoryWriter:
         return self
@@ -237,6 +250,19 @@ class TrajectoryWriter:
         os.replace(tmp, self.path)
         if self.durable:
             _fsync_path(self.path.parent)
+
+    def _lock_store(self) -> int:
+        """One writer per store: a second one gets a clear error instead of silently dropping trajectories."""
+        self._lock_path = self.path.parent / f".{self.path.name}.writer.lock"
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise OutputError(
+                f"{self.path} is being written by another process; wait for it or write to another file"
+            ) from None
+        return fd
 
     def _drop_swap(self) -> None:
         if self._swap is not None:

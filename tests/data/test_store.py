@@ -125,3 +125,13 @@ def test_double_buffering_copies_the_store_once_and_spares_open_readers(tmp_path
         for i in range(6):
             same(f.read(str(i)), trajs[i])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]  # no swap left behind
+
+
+def test_a_second_writer_on_the_same_store_is_refused(tmp_path, make_traj):
+    path = tmp_path / "one.h5"
+    with TrajectoryWriter(path) as w:
+        with pytest.raises(OutputError, match="being written by another process"):
+            TrajectoryWriter(path)
+        w.write("a", make_traj(0))
+    with TrajectoryWriter(path) as w:  # free again once closed
+        assert w.ids == ["a"]
