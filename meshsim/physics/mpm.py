@@ -23,6 +23,7 @@ import warp as wp
 from meshsim.errors import ConfigError
 
 wp.config.quiet = True
+wp.config.log_level = max(wp.config.log_level, wp.LOG_WARNING)  # no init banner or per-module load lines
 
 WALL_KINDS = {"free_slip": 0, "no_slip": 1, "sticky": 2}
 PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x >= 0

@@ -26,7 +26,9 @@ def sample_box(center, size, spacing: float) -> np.ndarray:
     c, s = np.asarray(center, float), np.asarray(size, float) * np.ones(3)
     if spacing <= 0 or np.any(s <= 0):
         raise MeshError(f"box sampling needs positive size and spacing, got size {s.tolist()} spacing {spacing}")
-    return _lattice(c - s / 2 + spacing / 2, c + s / 2 - spacing / 2 + 1e-12, spacing).astype(np.float32)
+    counts = np.maximum(np.round(s / spacing).astype(int), 1)
+    axes = [c[a] + spacing * (np.arange(counts[a]) - (counts[a] - 1) / 2) for a in range(3)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3).astype(np.float32)
 
 
 def sample_sphere(center, radius: float, spacing: float) -> np.ndarray:
@@ -36,6 +38,22 @@ def sample_sphere(center, radius: float, spacing: float) -> np.ndarray:
     c = np.asarray(center, float)
     pts = _lattice(c - radius, c + radius, spacing)
     return pts[np.linalg.norm(pts - c, axis=1) <= radius].astype(np.float32)
+
+
+def winding_number(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Generalized winding number of a closed triangle mesh at `points` (1 inside, 0 outside): the sum of the
+    triangles' signed solid angles (Van Oosterom and Strackee) over 4 pi. Needs no spatial index."""
+    tri = vertices[faces]  # [M, 3, 3]
+    out = np.empty(len(points))
+    for s in range(0, len(points), chunk):
+        d = tri[None] - points[s : s + chunk, None, None, :]  # [P, M, 3, 3]
+        a, b, c = d[:, :, 0], d[:, :, 1], d[:, :, 2]
+        la, lb, lc = (np.linalg.norm(v, axis=-1) for v in (a, b, c))
+        det = np.einsum("pmi,pmi->pm", a, np.cross(b, c))
+        den = (la * lb * lc + np.einsum("pmi,pmi->pm", a, b) * lc + np.einsum("pmi,pmi->pm", b, c) * la
+               + np.einsum("pmi,pmi->pm", c, a) * lb)
+        out[s : s + chunk] = 2 * np.arctan2(det, den).sum(-1) / (4 * np.pi)
+    return out
 
 
 def load_mesh(path: str | Path):
@@ -63,7 +81,7 @@ def sample_mesh(mesh, center, size: float, spacing: float) -> np.ndarray:
     lo, hi = mesh.bounds
     scale = size / float(np.max(hi - lo))
     pts = _lattice(lo, hi, spacing / scale)
-    inside = mesh.contains(pts)
+    inside = winding_number(np.asarray(mesh.vertices, float), np.asarray(mesh.faces), pts) > 0.5
     if not inside.any():
         raise MeshError(f"no particle falls inside the mesh at spacing {spacing}: use a smaller spacing")
     pts = (pts[inside] - (lo + hi) / 2) * scale + np.asarray(center, float)

@@ -21,8 +21,9 @@ def test_stress_free_and_identity_plasticity_at_rest(rotations):
     R = rotations(128)
     assert elastic.stress(R).abs().max() < 1e-10
     eye = torch.eye(3, dtype=torch.float64).repeat(8, 1, 1)
-    assert torch.equal(elastic.stress(eye), torch.zeros_like(eye))
-    assert torch.equal(plastic.project(eye), eye)
+    # Zero up to the round-off of the float64 SVD (sigma = 1 +- 1e-16).
+    assert elastic.stress(eye).abs().max() < 1e-12
+    assert (plastic.project(eye) - eye).abs().max() < 1e-12
     assert (plastic.project(R) - R).abs().max() < 1e-10
 
 

@@ -1,0 +1,73 @@
+"""`meshsim nclaw generate | train | eval`: neural constitutive laws learned inside differentiable MPM."""
+
+from __future__ import annotations
+
+import json
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)  # small per-particle tensors: extra threads mostly wait on each other
+
+
+def _generate(args) -> int:
+    from meshsim.scenarios.mpm_generate import generate_ground_truth
+
+    _threads(args.threads)
+    done = generate_ground_truth(args.out, args.material, args.set, args.config, args.seed)
+    print(json.dumps({"out": args.out, "written": done}))
+    return 0
+
+
+def _train(args) -> int:
+    from meshsim.config import load_config
+    from meshsim.train.nclaw import NCLawTrainConfig, train_nclaw
+
+    _threads(args.threads)
+    overrides = list(args.set) + ([f"data={args.data}"] if args.data else [])
+    cfg = load_config(NCLawTrainConfig, args.config, overrides)
+    print(json.dumps(train_nclaw(cfg, args.out, resume=not args.no_resume)))
+    return 0
+
+
+def _eval(args) -> int:
+    from meshsim.train.nclaw_eval import SUITES, evaluate
+
+    _threads(args.threads)
+    res = evaluate(args.checkpoint, args.suite or SUITES, args.out, steps=args.steps, seeds=tuple(args.seeds))
+    print(json.dumps(res["summary"]))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("nclaw", help="neural constitutive laws in differentiable MPM (generate, train, eval)")
+    p.set_defaults(func=None, subparser=p)
+    sub = p.add_subparsers(dest="nclaw_command", metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="ground-truth particle trajectories, one per material, into an HDF5 store")
+    g.add_argument("--out", required=True, help="HDF5 file to create or resume")
+    g.add_argument("--material", action="append", default=[], help="jelly | plasticine | sand | water (repeatable)")
+    g.add_argument("--config", help="scene YAML (e.g. data/nclaw_scene.yaml)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="scene override, e.g. steps=1000")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=1, help="torch threads")
+    g.set_defaults(func=_generate)
+
+    t = sub.add_parser("train", help="fit a constitutive model to one trajectory (resumes from OUT/checkpoint.pt)")
+    t.add_argument("--data", help="HDF5 store from `meshsim nclaw generate` (or data= in the config)")
+    t.add_argument("--out", required=True, help="run folder: checkpoint.pt, metrics.csv")
+    t.add_argument("--config", help="training YAML (e.g. data/nclaw_train.yaml)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. trajectory=jelly epochs=10")
+    t.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists")
+    t.add_argument("--threads", type=int, default=1, help="torch threads")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("eval", help="generalization suites against the analytic ground truth; metrics JSON")
+    e.add_argument("--checkpoint", action="append", default=[], required=True, help="checkpoint.pt (one per material)")
+    e.add_argument("--suite", action="append", default=[], help="reconstruction | time | velocity | shape | contact")
+    e.add_argument("--out", help="metrics JSON file")
+    e.add_argument("--steps", type=int, default=0, help="override the MPM steps of every scene (quick runs)")
+    e.add_argument("--seeds", type=int, nargs="+", default=[1, 7, 8], help="seeds of the velocity suite")
+    e.add_argument("--threads", type=int, default=1, help="torch threads")
+    e.set_defaults(func=_eval)
