@@ -13,22 +13,40 @@ def register(subparsers) -> None:
         "trajectories are skipped. key=value overrides set scenario parameters (preset=benchmark for the "
         "published-benchmark size). Under torchrun each rank writes its own shard file.",
     )
-    p.add_argument("scene", metavar="SCENE", help="scenario name, e.g. impact-plate-2d (see --list)", nargs="?")
-    p.add_argument("overrides", metavar="key=value", nargs="*", help="scenario parameters, e.g. num_frames=30")
-    p.add_argument("--num", type=int, default=1, help="number of trajectories (ids 00000..num-1)")
-    p.add_argument("--out", help="output trajectory store (.h5)")
-    p.add_argument("--workers", type=int, default=1, help="parallel simulation processes")
-    p.add_argument("--seed", type=int, default=0, help="base seed; trajectory i uses a seed derived from (seed, i)")
-    p.add_argument("--shard", help="i/n: generate only the ids with index %% n == i")
-    p.add_argument("--config", help="YAML file of scenario parameters (overrides still apply on top)")
-    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    _add_flags(p, argparse.SUPPRESS)
+    p.add_argument("scene", metavar="SCENE", nargs="?", help="scenario name, e.g. impact-plate-2d (see --list)")
+    # REMAINDER so that flags may also follow the overrides; they are parsed again in run().
+    p.add_argument("overrides", metavar="key=value", nargs=argparse.REMAINDER,
+                   help="scenario parameters, e.g. num_frames=30 preset=benchmark")
     p.set_defaults(func=run, subparser=p)
+
+
+def _add_flags(p: argparse.ArgumentParser, default) -> None:
+    def d(value):
+        return default if default is argparse.SUPPRESS else value
+
+    p.add_argument("--num", type=int, default=d(1), help="number of trajectories (ids 00000..num-1)")
+    p.add_argument("--out", default=d(None), help="output trajectory store (.h5)")
+    p.add_argument("--workers", type=int, default=d(1), help="parallel simulation processes")
+    p.add_argument("--seed", type=int, default=d(0), help="base seed; trajectory i uses a seed derived from (seed, i)")
+    p.add_argument("--shard", default=d(None), help="i/n: generate only the ids with index %% n == i")
+    p.add_argument("--config", default=d(None), help="YAML file of scenario parameters (overrides apply on top)")
+    p.add_argument("--list", action="store_true", default=d(False), help="list the scenarios and exit")
 
 
 def run(args: argparse.Namespace) -> int:
     from meshsim.errors import ConfigError
     from meshsim.scenarios import all_scenarios, generate
 
+    late = argparse.ArgumentParser(add_help=False)
+    _add_flags(late, None)
+    flags, overrides = late.parse_known_args(args.overrides)
+    for key, value in vars(flags).items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    stray = [o for o in overrides if "=" not in o]
+    if stray:
+        raise ConfigError(f"unexpected argument {stray[0]!r}: scenario parameters look like key=value")
     if args.list:
         for name, scenario in sorted(all_scenarios().items()):
             print(f"{name:24s} {scenario.description}")
@@ -36,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.scene or not args.out:
         raise ConfigError("generate needs SCENE and --out FILE.h5 (meshsim generate --list shows the scenes)")
     summary = generate(args.scene, num=args.num, out=args.out, workers=args.workers, seed=args.seed,
-                       shard=args.shard, overrides=args.overrides, config_path=args.config)
+                       shard=args.shard, overrides=overrides, config_path=args.config)
     print(f"{summary['out']}: wrote {summary['written']} trajectories, skipped {summary['skipped']} already there "
           f"({summary['total_in_file']} in file) in {summary['seconds']:.1f} s")
     return 0

@@ -10,6 +10,7 @@ Lumped mass, symplectic Euler (velocity first, then position with the new veloci
 from the CFL limit of the stiffest element, the penalty springs and the damping. Density, Young's modulus and
 Poisson ratio may differ per element. `fixed` constrains nodes (bool [N]) or single components (bool [N, d],
 e.g. a symmetry plane); constrained components follow `prescribed_velocity` (zero by default).
+`external_force` [N, d] adds constant nodal loads (N), e.g. a traction integrated over a face.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FemSolver:
         stiffness_damping: float = 0.0,
         fixed=None,
         prescribed_velocity=None,
+        external_force=None,
         velocity=None,
         obstacles: tuple | list = (),
         contact_nodes=None,
@@ -170,6 +172,8 @@ class FemSolver:
         self.contact_mask = wp.array(self.contact_np, dtype=wp.int32, device=self.device)
         self.prescribed_velocity = arr(np.zeros((len(points), d)) if prescribed_velocity is None
                                        else np.asarray(prescribed_velocity, float).reshape(len(points), d), self.k.vec)
+        self.external_force = arr(np.zeros((len(points), d)) if external_force is None
+                                  else np.asarray(external_force, float).reshape(len(points), d), self.k.vec)
         b = self.obstacles
         self.body_shape = wp.array(np.array([SHAPE_ID[o.shape] for o in b], np.int32).reshape(-1), dtype=wp.int32,
                                    device=self.device)
@@ -230,12 +234,12 @@ class FemSolver:
         return n, frame_dt / n
 
     # -- state ----------------------------------------------------------------------------------------------
-    def state(self, requires_grad: bool = False) -> SimpleNamespace:
-        """A fresh state at the reference configuration with the initial velocities and obstacle poses."""
+    def state(self, requires_grad: bool = False, positions=None) -> SimpleNamespace:
+        """A fresh state: the reference configuration (or `positions`), initial velocities and obstacle poses."""
         d, arr, b = self.dim, self._array, self.obstacles
         rg = requires_grad
         return SimpleNamespace(
-            x=arr(self.points, self.k.vec, rg),
+            x=arr(self.points if positions is None else positions, self.k.vec, rg),
             v=arr(self.initial_velocity, self.k.vec, rg),
             contact=arr(np.zeros((len(self.points), d)), self.k.vec, rg),
             body_pos=arr(np.array([o.position for o in b], float).reshape(-1, d), self.k.vec, rg),
@@ -262,7 +266,8 @@ class FemSolver:
                 s_in.x, s_in.v, self.cells_wp, self.dm_inv, self.volume, mu, lam,
                 MATERIAL_ID[self.material], S(self.stiffness_damping), scratch.f]),
             wp.launch(k.nodes, dim=len(self.points), device=self.device, record_cmd=record, inputs=[
-                s_in.x, s_in.v, scratch.f, self.mass, self.free, self.prescribed_velocity, self.contact_mask,
+                s_in.x, s_in.v, scratch.f, self.external_force, self.mass, self.free, self.prescribed_velocity,
+                self.contact_mask,
                 k.vec(*self.gravity), S(self.mass_damping), S(dt), len(self.obstacles),
                 self.body_shape, self.body_params, self.body_contact, s_in.body_pos, s_in.body_rot,
                 s_in.body_vel, s_in.body_omega, scratch.body_force, scratch.body_torque,

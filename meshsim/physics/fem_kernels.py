@@ -145,6 +145,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         x: wp.array(dtype=V),
         v: wp.array(dtype=V),
         f: wp.array(dtype=V),
+        f_ext: wp.array(dtype=V),
         mass: wp.array(dtype=scalar),
         free: wp.array(dtype=V),
         prescribed_v: wp.array(dtype=V),
@@ -194,7 +195,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         contact_out[i] = from3(fc)
         vn = vi
         if m > zero:
-            vn = vi + dt * ((f[i] + from3(fc)) / m + gravity)
+            vn = vi + dt * ((f[i] + f_ext[i] + from3(fc)) / m + gravity)
         vn = vn / (one + dt * mass_damping)
         w = free[i]
         vn = wp.cw_mul(w, vn) + prescribed_v[i] - wp.cw_mul(w, prescribed_v[i])

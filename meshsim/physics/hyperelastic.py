@@ -101,7 +101,8 @@ def make_laws(dim: int, scalar):
     def von_mises(F: M, P: M, mu: scalar, lam: scalar, plane_stress: int) -> scalar:
         """Von Mises stress of the Cauchy stress sigma = P F^T / J (2D: sigma_zz from plane strain/stress)."""
         J = wp.determinant(F)
-        s = P * wp.transpose(F) / wp.max(J, scalar(1.0e-6))
+        t = P * wp.transpose(F) / wp.max(J, scalar(1.0e-6))
+        s = half * (t + wp.transpose(t))  # symmetric for the hyperelastic laws; linear elasticity is not
         if wp.static(dim == 2):
             szz = scalar(0.0)
             if plane_stress == 0:
@@ -109,13 +110,13 @@ def make_laws(dim: int, scalar):
             d1 = s[0, 0] - s[1, 1]
             d2 = s[1, 1] - szz
             d3 = szz - s[0, 0]
-            q = half * (d1 * d1 + d2 * d2 + d3 * d3) + scalar(3.0) * s[0, 1] * s[1, 0]
+            q = half * (d1 * d1 + d2 * d2 + d3 * d3) + scalar(3.0) * s[0, 1] * s[0, 1]
             return wp.sqrt(wp.max(q, scalar(0.0)))
         else:
             d1 = s[0, 0] - s[1, 1]
             d2 = s[1, 1] - s[2, 2]
             d3 = s[2, 2] - s[0, 0]
-            sh = s[0, 1] * s[1, 0] + s[1, 2] * s[2, 1] + s[0, 2] * s[2, 0]
+            sh = s[0, 1] * s[0, 1] + s[1, 2] * s[1, 2] + s[0, 2] * s[0, 2]
             q = half * (d1 * d1 + d2 * d2 + d3 * d3) + scalar(3.0) * sh
             return wp.sqrt(wp.max(q, scalar(0.0)))
 

@@ -1,0 +1,114 @@
+"""Rigid obstacles: resting contact, friction, shapes' normals, equal and opposite forces on free bodies."""
+
+import math
+
+import numpy as np
+import pytest
+
+from meshsim.mesh import box, disk, rectangle
+from meshsim.physics.fem import FemSolver
+from meshsim.physics.obstacles import RigidBody
+
+
+def test_block_resting_on_plane_neither_sinks_nor_gains_energy():
+    mesh = rectangle((0.2, 0.1), (8, 4))
+    k = 2.0e5
+    plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=k, damping=0.0)
+    solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
+                       gravity=(0.0, -9.81), obstacles=[plane], mass_damping=20.0)
+    res = solver.simulate(81, 0.01)
+    weight = solver.mass_np.sum() * 9.81
+    bottom = np.isclose(mesh.points[:, 1], 0.0)
+    tolerance = weight / (k * bottom.sum())  # penalty penetration if the bottom nodes share the weight
+    assert res.positions[:, :, 1].min() > -2.0 * tolerance
+    # Settled: the plane carries the weight, with the penetration of the penalty springs.
+    assert res.contact_force[-1, :, 1].sum() == pytest.approx(weight, rel=0.01)
+    assert -res.positions[-1, bottom, 1].mean() == pytest.approx(tolerance, rel=0.3)
+    total = res.energies["total_energy"]
+    assert total.max() <= total[0] * (1 + 1e-6)  # never above the energy it started with
+    assert total[-1] < total[0]
+    assert np.abs(res.velocities[-1]).max() < 1e-3
+
+
+def test_elastic_contact_without_damping_keeps_energy():
+    """A block dropped on an undamped penalty plane bounces without gaining energy."""
+    mesh = rectangle((0.2, 0.1), (8, 4))
+    p = mesh.points + np.array([0.0, 0.01])
+    plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=1e6, damping=0.0)
+    solver = FemSolver(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, gravity=(0.0, -9.81),
+                       obstacles=[plane], dtype="float64")
+    res = solver.simulate(61, 2e-3)
+    total = res.energies["total_energy"]
+    assert res.contact_force[:, :, 1].max() > 0  # it did touch
+    assert np.abs(total - total[0]).max() < 0.01 * abs(total[0])
+
+
+def test_friction_stops_a_sliding_block():
+    mesh = rectangle((0.2, 0.05), (8, 2))
+    mu = 0.5
+    plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=1e6, damping=0.5, friction=mu)
+    v0 = 1.0
+    solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
+                       gravity=(0.0, -9.81), obstacles=[plane], velocity=(v0, 0.0), stiffness_damping=1e-4)
+    res = solver.simulate(41, 0.01)
+    vx = (solver.mass_np * res.velocities[:, :, 0]).sum(1) / solver.mass_np.sum()
+    # Coulomb: constant deceleration mu g until it stops at t = v0 / (mu g) ~ 0.2 s.
+    t = np.arange(41) * 0.01
+    moving = t < 0.15
+    expected = v0 - mu * 9.81 * t
+    assert np.allclose(vx[moving][3:], expected[moving][3:], atol=0.05)
+    assert abs(vx[-1]) < 0.02
+
+
+@pytest.mark.parametrize("shape,kwargs,normal", [
+    ("sphere", {"radius": 0.1}, (1.0, 0.0, 0.0)),
+    ("box", {"half_extents": (0.1, 0.2, 0.3)}, (1.0, 0.0, 0.0)),
+    ("capsule", {"radius": 0.05, "half_length": 0.3}, (0.0, 0.0, 1.0)),
+])
+def test_obstacle_pushes_nodes_out_along_its_normal(shape, kwargs, normal):
+    """A small tet just inside each shape's surface is pushed out along the known outward normal."""
+    n = np.asarray(normal)
+    surface = {"sphere": 0.1 * n, "box": 0.1 * n, "capsule": 0.05 * n + np.array([0.2, 0.0, 0.0])}[shape]
+    tet = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float) * 1e-3
+    pts = surface - 0.002 * n + tet
+    body = RigidBody(shape, (0.0, 0.0, 0.0), stiffness=100.0, damping=0.0, **kwargs)
+    solver = FemSolver(pts, [[0, 1, 2, 3]], obstacles=[body])
+    s0, s1 = solver.state(), solver.state()
+    solver.step(s0, s1, solver.scratch(), 1e-6)
+    f = s1.contact.numpy()
+    assert np.all(f @ n > 0)  # every node inside is pushed outwards
+    # Node 0 sits on the axis through the surface point: its force is exactly along n, with magnitude k * depth.
+    assert np.allclose(f[0], 100.0 * 0.002 * n, rtol=1e-4, atol=1e-9)
+
+
+def test_free_ball_bounces_with_equal_and_opposite_forces():
+    """A free disk hits a free plate: total momentum of plate + ball is conserved through the impact."""
+    plate = rectangle((0.3, 0.02), (15, 2))
+    ball_mesh = disk(0.03, 3)
+    ball = RigidBody("sphere", (0.15, 0.06), radius=0.03, velocity=(0.5, -2.0), angular_velocity=3.0, mass=0.5,
+                     stiffness=5e5, damping=0.0, friction=0.3, mesh_points=ball_mesh.points)
+    solver = FemSolver(plate.points, plate.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
+                       obstacles=[ball])
+    res = solver.simulate(41, 1e-3)
+    m = solver.mass_np[:, None]
+    momentum = (m * res.velocities).sum(1) + 0.5 * res.body_velocity[:, 0]
+    assert res.contact_force[:, :, 1].min() < 0  # the plate was pushed down
+    assert res.body_velocity[-1, 0, 1] > 0.2  # the ball bounced back up
+    assert np.allclose(momentum, momentum[0], atol=1e-4 * np.abs(momentum[0]).max())
+    # The ball's mesh moves rigidly.
+    pts = res.body_points[0]
+    d0 = np.linalg.norm(pts[0, 1:] - pts[0, :1], axis=1)
+    d1 = np.linalg.norm(pts[-1, 1:] - pts[-1, :1], axis=1)
+    assert np.allclose(d0, d1, atol=1e-6)
+
+
+def test_kinematic_box_moves_with_its_prescribed_velocity_in_3d():
+    slab = box((0.2, 0.2, 0.02), (4, 4, 1))
+    fixed = np.isclose(slab.points[:, 0], 0.0) | np.isclose(slab.points[:, 0], 0.2)
+    pusher = RigidBody("box", (0.1, 0.1, 0.035), half_extents=(0.02, 0.02, 0.015), velocity=(0.0, 0.0, -0.5),
+                       stiffness=1e4, quaternion=(0.0, 0.0, math.sin(0.2), math.cos(0.2)))
+    solver = FemSolver(slab.points, slab.cells, density=1000.0, youngs_modulus=1e5, poisson_ratio=0.3,
+                       fixed=fixed, obstacles=[pusher], mass_damping=10.0)
+    res = solver.simulate(11, 4e-3)
+    assert res.body_position[-1, 0, 2] == pytest.approx(0.035 - 0.5 * 0.04, abs=1e-6)
+    assert res.positions[-1, :, 2].min() < -0.002  # the slab was pushed down
