@@ -8,7 +8,7 @@
 """
 
 from meshsim.mesh.inspect import format_mesh_info, mesh_info
-from meshsim.mesh.io import from_meshio, from_trimesh, read_mesh, to_meshio, to_trimesh, write_mesh
+from meshsim.mesh.io import from_meshio, from_trimesh, read_mesh, read_mesh_file, to_meshio, to_trimesh, write_mesh
 from meshsim.mesh.mesh import Mesh
 from meshsim.mesh.primitives import box, disk, graded_coordinates, rectangle, slab, sphere_surface, sphere_volume
 from meshsim.mesh.quality import defects, quality, signed_measure
@@ -30,6 +30,7 @@ __all__ = [
     "mesh_info",
     "quality",
     "read_mesh",
+    "read_mesh_file",
     "rectangle",
     "signed_measure",
     "slab",

@@ -8,18 +8,19 @@ from typing import Any
 
 import numpy as np
 
-from meshsim.mesh.io import read_mesh
+from meshsim.mesh.io import read_mesh_file
 from meshsim.mesh.quality import defects, quality
 
 
 def mesh_info(path: str | os.PathLike) -> dict[str, Any]:
-    mesh = read_mesh(path)
+    mesh, file_cells = read_mesh_file(path)
     q = quality(mesh)
     info: dict[str, Any] = {
         "path": str(Path(path)),
         "nodes": mesh.num_nodes,
         "cells": mesh.num_cells,
         "cell_type": mesh.cell_type,
+        "file_cells": file_cells,
         "dim": mesh.dim,
         "bbox_min": mesh.points.min(0).tolist() if mesh.num_nodes else None,
         "bbox_max": mesh.points.max(0).tolist() if mesh.num_nodes else None,
@@ -45,6 +46,7 @@ def format_mesh_info(info: dict[str, Any]) -> str:
         f"file        {info['path']}",
         f"nodes       {info['nodes']}",
         f"cells       {info['cells']} {info['cell_type']} ({info['dim']}D points)",
+        "in file     " + ", ".join(f"{n} {kind}" for kind, n in info["file_cells"].items()),
     ]
     if info["bbox_min"] is not None:
         lo = ", ".join(f"{v:.6g}" for v in info["bbox_min"])

@@ -71,6 +71,11 @@ def from_trimesh(data, source: str = "mesh") -> Mesh:
 
 def read_mesh(path: str | os.PathLike) -> Mesh:
     """Read any format meshio or trimesh reads; MeshError with one line when the file is unusable."""
+    return read_mesh_file(path)[0]
+
+
+def read_mesh_file(path: str | os.PathLike) -> tuple[Mesh, dict[str, int]]:
+    """The mesh, and the number of cells of every type the file holds (including those the Mesh drops)."""
     path = Path(path)
     if not path.is_file():
         raise MeshError(f"{path}: no such mesh file")
@@ -87,7 +92,10 @@ def read_mesh(path: str | os.PathLike) -> Mesh:
         elif isinstance(err, meshio.ReadError) and ("Unknown file format" in str(err) or "deduce" in str(err)):
             return _read_trimesh(path)
         raise MeshError(f"{path}: cannot read mesh ({_first_line(err)}); check the file and its extension") from None
-    return from_meshio(data, str(path))
+    counts: dict[str, int] = {}
+    for block in data.cells:
+        counts[block.type] = counts.get(block.type, 0) + len(block.data)
+    return from_meshio(data, str(path)), counts
 
 
 def write_mesh(mesh: Mesh, path: str | os.PathLike, file_format: str | None = None) -> None:
@@ -116,14 +124,15 @@ def write_mesh(mesh: Mesh, path: str | os.PathLike, file_format: str | None = No
         tmp.unlink(missing_ok=True)
 
 
-def _read_trimesh(path: Path) -> Mesh:
+def _read_trimesh(path: Path) -> tuple[Mesh, dict[str, int]]:
     import trimesh
 
     try:
         data = trimesh.load(path, process=False)
     except Exception as err:  # trimesh raises assorted types for unreadable files
         raise MeshError(f"{path}: cannot read mesh ({_first_line(err)}); check the file and its extension") from None
-    return from_trimesh(data, str(path))
+    mesh = from_trimesh(data, str(path))
+    return mesh, {"triangle": mesh.num_cells}
 
 
 @contextlib.contextmanager

@@ -29,6 +29,22 @@ def test_mesh_info_reports_defects(tmp_path, capsys):
     assert "problems: inverted, unreferenced_nodes" in text
 
 
+def test_mesh_info_lists_every_cell_block_of_the_file(tmp_path, capsys):
+    import meshio
+
+    points = np.array([[0, 0], [1, 0], [0, 1], [1, 1.0]])
+    blocks = [
+        ("line", np.array([[0, 1], [1, 3]])),
+        ("triangle", np.array([[0, 1, 2]])),
+        ("quad", np.array([[0, 1, 3, 2]])),
+    ]
+    meshio.write(tmp_path / "mixed.vtu", meshio.Mesh(points, blocks))
+    assert cli.main(["mesh", "info", "--json", str(tmp_path / "mixed.vtu")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["file_cells"] == {"line": 2, "triangle": 1, "quad": 1}
+    assert info["cells"] == 3 and info["cell_type"] == "triangle"  # quad split in two, lines dropped
+
+
 def test_unreadable_mesh_exits_2_with_one_line(tmp_path):
     (tmp_path / "junk.msh").write_text("$MeshFormat\nbroken")
     out = subprocess.run([sys.executable, "-m", "meshsim", "mesh", "info", str(tmp_path / "junk.msh")],
