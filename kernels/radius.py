@@ -79,10 +79,9 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     p = torch.zeros((n, 3), dtype=torch.float64, device=device)
     p[:, : pos.shape[1]] = pos.detach()
     lo = p.min(0).values
-    cell = radius * _CELL_MARGIN
+    # Cells at least the radius wide, and never so many per axis that float64 loses them (tiny radii).
+    cell = max(radius * _CELL_MARGIN, float((p.max(0).values - lo).max()) / _MAX_CELLS_PER_AXIS)
     inv_cell = 0.0 if math.isinf(cell) else 1.0 / cell
-    if float((p.max(0).values - lo).max()) * inv_cell > _MAX_CELLS_PER_AXIS:
-        raise ValueError(f"radius {radius} is too small for positions spanning this far: rescale the positions")
 
     # Symmetric relation: every point both sends and receives, or groups A <-> B. Then each pair is tested
     # once and emitted both ways; otherwise only senders enter the grid and receivers look them up.
