@@ -58,6 +58,11 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
     missing = [f for f in MESH_FIELDS if features.get(f, {}).get("type") != "static"]
     if missing:
         raise DataFormatError(f"{path}: static feature(s) {', '.join(missing)} missing; the importer needs a mesh")
+    if features.get("world_pos", {}).get("type", "dynamic") != "dynamic":
+        raise DataFormatError(
+            f"{path}: world_pos is {features['world_pos']['type']!r}; remeshed datasets (nodes changing over time) "
+            "do not fit the fixed-mesh store"
+        )
     return meta
 
 

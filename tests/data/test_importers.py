@@ -143,3 +143,26 @@ def test_import_cli_end_to_end(tmp_path, capsys):
     command = ["data", "import", str(tmp_path / "dp"), "-o", str(tmp_path / "x.h5"), "--split", "test"]
     bad = subprocess.run([sys.executable, "-m", "meshsim", *command], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--dt" in bad.stderr
+
+
+def test_remeshed_datasets_are_refused_with_the_reason(tmp_path):
+    deforming_plate(tmp_path / "dp", num=1)
+    meta = json.loads((tmp_path / "dp" / "meta.json").read_text())
+    meta["features"]["world_pos"]["type"] = "dynamic_varlen"
+    (tmp_path / "dp" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DataFormatError, match="remeshed datasets"):
+        import_tfrecord_dataset(tmp_path / "dp", tmp_path / "x.h5", dt=0.01)
+    (tmp_path / "dp" / "meta.json").write_text("{not json")
+    with pytest.raises(DataFormatError, match="not valid JSON"):
+        import_tfrecord_dataset(tmp_path / "dp", tmp_path / "x.h5", dt=0.01)
+
+
+def test_a_record_that_does_not_fit_meta_json_is_named(tmp_path):
+    records = deforming_plate(tmp_path / "dp", num=2)
+    meta = json.loads((tmp_path / "dp" / "meta.json").read_text())
+    records[1]["mesh_pos"] = records[1]["mesh_pos"].ravel()[:-1]  # one float short
+    _write_dataset(tmp_path / "dp", meta, records)
+    with pytest.raises(DataFormatError, match=r"record 1: feature 'mesh_pos' has 32 values.*\[1, -1, 3\]"):
+        import_tfrecord_dataset(tmp_path / "dp", tmp_path / "x.h5", dt=0.01)
+    with TrajectoryFile(tmp_path / "x.h5") as f:
+        assert f.ids == ["00000"]
