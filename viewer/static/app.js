@@ -257,6 +257,7 @@ window.viewer = {
   get firstFrameMs() { return viewer.firstFrameMs; },
   get timings() { return viewer.timings; },
   get glRenderer() { return viewer.stage.renderer; },
+  get stage() { return viewer.stage; },
   setFrame: (t) => viewer.setFrame(t),
   setField: (name) => viewer.setField(name),
   setTrajectory: (id, field) => viewer.setTrajectory(id, field),

@@ -85,7 +85,10 @@ export class Stage {
     const geometry = pane.object.geometry;
     geometry.attributes.position.array.set(positions);
     geometry.attributes.position.needsUpdate = true;
-    if (geometry.index) geometry.computeVertexNormals(); // reuses the normal buffer
+    if (geometry.index) {
+      vertexNormals(geometry.attributes.position.array, geometry.index.array, geometry.attributes.normal.array);
+      geometry.attributes.normal.needsUpdate = true;
+    }
     pane.hasPositions = true;
     pane.object.visible = true;
   }
@@ -157,6 +160,25 @@ export class Stage {
 
   // The drawn positions of a pane (a copy), for tests.
   drawnPositions(index) { return Array.from(this.panes[index].object.geometry.attributes.position.array); }
+}
+
+// Area-weighted vertex normals into `out`, with plain typed-array loops: about 10x faster than
+// BufferGeometry.computeVertexNormals, which matters at 100,000 nodes (two panes, every frame).
+function vertexNormals(position, index, out) {
+  out.fill(0);
+  for (let f = 0; f < index.length; f += 3) {
+    const a = 3 * index[f], b = 3 * index[f + 1], c = 3 * index[f + 2];
+    const ux = position[b] - position[a], uy = position[b + 1] - position[a + 1], uz = position[b + 2] - position[a + 2];
+    const vx = position[c] - position[a], vy = position[c + 1] - position[a + 1], vz = position[c + 2] - position[a + 2];
+    const nx = uy * vz - uz * vy, ny = uz * vx - ux * vz, nz = ux * vy - uy * vx;
+    out[a] += nx; out[a + 1] += ny; out[a + 2] += nz;
+    out[b] += nx; out[b + 1] += ny; out[b + 2] += nz;
+    out[c] += nx; out[c + 1] += ny; out[c + 2] += nz;
+  }
+  for (let i = 0; i < out.length; i += 3) {
+    const length = Math.sqrt(out[i] * out[i] + out[i + 1] * out[i + 1] + out[i + 2] * out[i + 2]) || 1;
+    out[i] /= length; out[i + 1] /= length; out[i + 2] /= length;
+  }
 }
 
 // Multisampling costs a software renderer (SwiftShader, llvmpipe) about 3x per frame: off there unless the URL
