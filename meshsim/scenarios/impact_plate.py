@@ -98,9 +98,9 @@ def ball_mesh(cfg: ImpactPlateConfig, radius: float):
 
 
 def simulate(cfg: ImpactPlateConfig, seed: int):
-    from meshsim.datasets import Trajectory
     from meshsim.physics.fem import FemSolver
     from meshsim.physics.obstacles import RigidBody
+    from meshsim.scenarios.assemble import assemble
 
     p = sample_parameters(cfg, seed)
     plate = plate_mesh(cfg)
@@ -130,33 +130,18 @@ def simulate(cfg: ImpactPlateConfig, seed: int):
     frame_dt = cfg.duration / (cfg.num_frames - 1)
     res = solver.simulate(cfg.num_frames, frame_dt)
 
-    n_plate = len(pts)
-    ball_cells = np.asarray(ball.cells) + n_plate
-    node_type = np.full(n_plate + len(ball.points), NodeType.NORMAL, np.int32)
-    node_type[:n_plate][symmetric] = NodeType.SYMMETRIC
-    node_type[:n_plate][clamped] = NodeType.HANDLE
-    node_type[n_plate:] = NodeType.OBSTACLE
-    world_pos = np.concatenate([res.positions, res.body_points[0]], axis=1)
-    stress = np.concatenate([res.stress, np.zeros((cfg.num_frames, len(ball.points)))], axis=1)
+    node_type = np.full(len(pts), NodeType.NORMAL, np.int32)
+    node_type[symmetric] = NodeType.SYMMETRIC
+    node_type[clamped] = NodeType.HANDLE
     attrs = {
         "scenario": "impact-plate-2d", "seed": int(seed), "material": cfg.material, "plane": "strain",
         "density": p["density"], "youngs_modulus": p["youngs_modulus"], "poisson_ratio": p["poisson_ratio"],
         "ball_radius": r, "ball_speed": p["ball_speed"], "impact_angle": p["impact_angle"],
         "impact_x": p["impact_x"], "ball_mass": mass, "ball_density": cfg.ball_density,
         "plate_length": L, "plate_thickness": H, "friction": cfg.friction,
-        "solver_dt": res.dt, "substeps": res.substeps,
         "ball_rebound_speed": float(np.linalg.norm(res.body_velocity[-1, 0])),
     }
-    return Trajectory(
-        cells=np.concatenate([np.asarray(plate.cells), ball_cells]).astype(np.int32),
-        mesh_pos=np.concatenate([pts, world_pos[0, n_plate:]]).astype(np.float32),
-        node_type=node_type,
-        world_pos=world_pos.astype(np.float32),
-        dt=frame_dt,
-        fields={"stress": stress.astype(np.float32)},
-        globals={k: v.astype(np.float64) for k, v in res.energies.items()},
-        attrs=attrs,
-    )
+    return assemble(res, plate.cells, node_type, [ball], frame_dt, attrs)
 
 
 SCENARIO = Scenario("impact-plate-2d", ImpactPlateConfig, simulate,
