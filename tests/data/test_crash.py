@@ -69,3 +69,46 @@ def test_sigkill_mid_write_keeps_every_finished_trajectory_and_resumes(tmp_path)
     with TrajectoryWriter(path) as w:
         assert w.ids == [f"{i:03d}" for i in range(total)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.h5"]  # killed writers' temporaries removed
+
+
+READER = textwrap.dedent(
+    """
+    import sys, time
+    from meshsim.datasets import TrajectoryFile
+    path, stop = sys.argv[1], time.time() + float(sys.argv[2])
+    opened = 0
+    while time.time() < stop:
+        with TrajectoryFile(path) as f:
+            for traj_id in f.ids:
+                f.read(traj_id)  # full validation of every trajectory of the version we opened
+        opened += 1
+    print(opened)
+    """
+)
+
+
+def test_readers_never_see_a_partial_store_while_a_writer_runs(tmp_path):
+    path = tmp_path / "busy.h5"
+    with TrajectoryWriter(path) as w:
+        w.write("000", _make(0))
+        reader = subprocess.Popen([sys.executable, "-c", READER, str(path), "2"], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # let the reader start its loop
+        for i in range(1, 25):
+            w.write(f"{i:03d}", _make(i))
+        out, _ = reader.communicate(timeout=60)
+    assert reader.returncode == 0 and int(out) > 1
+    with TrajectoryFile(path) as f:
+        assert len(f.ids) == 25
+
+
+def _make(i):
+    from meshsim.datasets import Trajectory
+
+    rng = np.random.default_rng(i)
+    return Trajectory(
+        cells=rng.integers(0, 300, (500, 3)).astype(np.int32),
+        mesh_pos=rng.random((300, 2)).astype(np.float32),
+        node_type=np.zeros(300, np.int32),
+        world_pos=rng.random((30, 300, 2)).astype(np.float32),
+        dt=0.01,
+    )
