@@ -234,17 +234,31 @@ def _squeeze(data: np.ndarray) -> np.ndarray:
 
 
 def _records(path: Path, limit: int | None) -> Iterator[tuple[int, bytes]]:
-    """(index, payload) for each record of a TFRecord file; a truncated file is a DataFormatError."""
-    from tfrecord.reader import tfrecord_iterator
+    """(index, payload) of each record of a TFRecord file, lengths and CRCs checked.
 
-    iterator = tfrecord_iterator(str(path))
-    index = 0
-    while limit is None or index < limit:
-        try:
-            record = next(iterator)
-        except StopIteration:
-            return
-        except (RuntimeError, struct.error, OSError) as err:
-            raise DataFormatError(f"{path}: record {index} cannot be read ({err}); the file is truncated") from None
-        yield index, bytes(record)
-        index += 1
+    Framing: uint64 length, masked CRC32C of the length, payload, masked CRC32C of the payload (little endian).
+    Checking lengths against the file size keeps damaged or foreign files from asking for absurd allocations.
+    """
+    from tfrecord.writer import TFRecordWriter
+
+    crc = TFRecordWriter.masked_crc
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        index = 0
+        while limit is None or index < limit:
+            header = fh.read(12)
+            if not header:
+                return
+            where = f"{path}: record {index}"
+            if len(header) < 12:
+                raise DataFormatError(f"{where} cannot be read (file ends inside its header); the file is truncated")
+            (length,) = struct.unpack("<Q", header[:8])
+            if crc(header[:8]) != header[8:]:
+                raise DataFormatError(f"{where} cannot be read (length checksum mismatch); not a TFRecord or damaged")
+            if length > size - fh.tell() - 4:
+                raise DataFormatError(f"{where} cannot be read (file ends inside the record); the file is truncated")
+            payload = fh.read(length)
+            if crc(payload) != fh.read(4):
+                raise DataFormatError(f"{where} cannot be read (data checksum mismatch); the file is damaged")
+            yield index, payload
+            index += 1

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tfrecord.writer import TFRecordWriter
 
 from meshsim import cli
@@ -166,3 +168,20 @@ def test_a_record_that_does_not_fit_meta_json_is_named(tmp_path):
         import_tfrecord_dataset(tmp_path / "dp", tmp_path / "x.h5", dt=0.01)
     with TrajectoryFile(tmp_path / "x.h5") as f:
         assert f.ids == ["00000"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blob=st.binary(max_size=600), keep=st.integers(0, 400))
+def test_fuzz_damaged_tfrecord_is_always_a_data_format_error(tmp_path, blob, keep):
+    folder = tmp_path / "fz"
+    if not (folder / "meta.json").exists():
+        deforming_plate(folder, num=1)
+        (tmp_path / "good.bin").write_bytes((folder / "train.tfrecord").read_bytes())
+    good = (tmp_path / "good.bin").read_bytes()
+    (folder / "train.tfrecord").write_bytes(good[:keep] + blob)  # a valid start, then garbage
+    out = tmp_path / "fz.h5"
+    out.unlink(missing_ok=True)
+    try:
+        import_tfrecord_dataset(folder, out, dt=0.01)
+    except DataFormatError as err:
+        assert "\n" not in str(err)
