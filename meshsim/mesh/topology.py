@@ -29,7 +29,7 @@ def edges_from_cells(cells, num_nodes: int | None = None):
     cells = cells.astype(np.int64, copy=False)
     a = cells[:, [p[0] for p in pairs]].ravel()
     b = cells[:, [p[1] for p in pairs]].ravel()
-    n = int(cells.max()) + 1 if num_nodes is None else int(num_nodes)
+    n = _key_base(int(cells.min()), int(cells.max()), num_nodes)
     senders, receivers = np.concatenate([a, b]), np.concatenate([b, a])
     keys = np.unique(senders * n + receivers)
     senders, receivers = np.divmod(keys, n)
@@ -49,11 +49,19 @@ def _edges_torch(cells, num_nodes):
     first = torch.tensor([p[0] for p in pairs], device=cells.device)
     second = torch.tensor([p[1] for p in pairs], device=cells.device)
     a, b = cells[:, first].reshape(-1), cells[:, second].reshape(-1)
-    n = int(cells.max()) + 1 if num_nodes is None else int(num_nodes)
+    n = _key_base(int(cells.min()), int(cells.max()), num_nodes)
     keys = torch.unique(torch.cat([a * n + b, b * n + a]), sorted=True)
     senders, receivers = keys // n, keys % n
     keep = senders != receivers
     return torch.stack([senders[keep], receivers[keep]])
+
+
+def _key_base(lo: int, hi: int, num_nodes: int | None) -> int:
+    """The base N of the packed key sender * N + receiver; indices must lie in 0..N-1 for it to be unique."""
+    n = hi + 1 if num_nodes is None else int(num_nodes)
+    if lo < 0 or hi >= n:
+        raise ValueError(f"cell indices {lo}..{hi} are outside 0..{n - 1}")
+    return n
 
 
 def cell_facets(cells: np.ndarray) -> np.ndarray:
