@@ -27,18 +27,21 @@ def generate_ground_truth(out: str, materials: Sequence[str], overrides: Sequenc
                           config_path: str | None = None, seed: int = 0) -> dict:
     """Simulate the scene once per material with its analytic law into `out` (trajectory id = material).
 
-    Resumes: materials already in the file are skipped. Returns {material: frames} for the new ones.
+    With no materials, the scene runs once as configured (each body keeps its own material; id = the
+    materials joined by '+'). Resumes: trajectories already in the file are skipped. Returns {id: frames}.
     """
     from meshsim.datasets import TrajectoryWriter
     from meshsim.physics.materials import PRESETS
     from meshsim.scenarios.mpm_blob import simulate
 
-    if not materials:
-        raise ConfigError("no material given: pass --material jelly (plasticine, sand, water)")
     for m in materials:
         if m not in PRESETS:
             raise ConfigError(f"unknown material {m!r}; choose from {', '.join(PRESETS)}")
-    configs = {m: scene_config(m, overrides, config_path) for m in materials}  # validate all first
+    if materials:
+        configs = {m: scene_config(m, overrides, config_path) for m in materials}  # validate all first
+    else:
+        cfg = scene_config(None, overrides, config_path)
+        configs = {"+".join(dict.fromkeys(b.material for b in cfg.bodies)): cfg}
     if not Path(out).parent.is_dir():
         raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist; create it first")
     done = {}

@@ -49,6 +49,7 @@ class NCLawTrainConfig:
     teacher_start: int = 25  # segment length in frames at the first epoch
     teacher_end: int = 200  # ... and at the last
     frames: int = 0  # use the first `frames` frames only (0 = all)
+    update: str = "segment"  # optimizer step after every segment, or once per "epoch" (as the paper)
     seed: int = 0
 
     def __post_init__(self):
@@ -61,6 +62,8 @@ class NCLawTrainConfig:
         for name in ("stress_scale", "plastic_alpha", "lr", "lr_plastic", "clip_grad", "loss_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.update not in ("segment", "epoch"):
+            raise ConfigError(f"update must be segment or epoch, got {self.update!r}")
         if self.frames < 0 or self.frames == 1:
             raise ConfigError(f"frames must be 0 (all) or >= 2, got {self.frames}")
 
@@ -149,8 +152,10 @@ def segment_length(cfg: NCLawTrainConfig, epoch: int) -> int:
     return int(round(cfg.teacher_start + w * (cfg.teacher_end - cfg.teacher_start)))
 
 
-def run_epoch(sim, model, gt: GroundTruth, seg_len: int, frame_every: int, loss_scale: float, train: bool = True):
-    """Teacher-forced pass over the trajectory; accumulates gradients segment by segment. Returns the loss."""
+def run_epoch(sim, model, gt: GroundTruth, seg_len: int, frame_every: int, loss_scale: float, train: bool = True,
+              after_segment=None):
+    """Teacher-forced pass over the trajectory; accumulates gradients segment by segment (calling
+    `after_segment()` after each backward, e.g. an optimizer step). Returns the loss."""
     from meshsim.physics.mpm_bridge import MPMState
 
     T = gt.x.shape[0] - 1  # frames to predict
@@ -166,6 +171,8 @@ def run_epoch(sim, model, gt: GroundTruth, seg_len: int, frame_every: int, loss_
             raise FloatingPointError(f"loss is not finite in the segment starting at frame {start}")
         if train:
             loss.backward()
+            if after_segment is not None:
+                after_segment()
         total += float(loss.detach())
     return total
 
@@ -230,11 +237,19 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
     metrics = out / "metrics.csv"
     for epoch in bar:
         t0 = time.perf_counter()
+        norms = []
+
+        def update():
+            norms.extend(float(torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.clip_grad)) for m in modules)
+            opt.step()
+            opt.zero_grad()
+
         opt.zero_grad()
         seg = segment_length(cfg, epoch)
-        loss = run_epoch(sim, model, gt, seg, gt.scene.frame_every, cfg.loss_scale)
-        norms = [float(torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.clip_grad)) for m in modules]
-        opt.step()
+        loss = run_epoch(sim, model, gt, seg, gt.scene.frame_every, cfg.loss_scale,
+                         after_segment=update if cfg.update == "segment" else None)
+        if cfg.update == "epoch":
+            update()
         sched.step()
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": loss, "segment": seg, "grad_norm": max(norms), "seconds": seconds}

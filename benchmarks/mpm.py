@@ -1,0 +1,96 @@
+"""MLS-MPM step throughput on this machine (Warp, CPU unless CUDA is available).
+
+fwd: one explicit step (zero grid, P2G, grid update, G2P) of 20,000 particles on a 32^3 grid.
+fwdbwd: the same step plus its backward (grid recomputed, adjoint G2P, grid, P2G into Warp-owned grads).
+bridge_*: the same through the torch autograd.Function (copies in and out of the Warp buffers included).
+Numbers are particle-substeps per second (particles x steps / wall time), median of repeated timings.
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+import warp as wp
+
+from meshsim.physics.mpm import MPMConfig, MPMSolver
+from meshsim.physics.mpm_bridge import DiffMPM
+
+
+def _median_seconds(fn, reps: int, inner: int) -> float:
+    fn()  # warm-up (kernel load)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        wp.synchronize()
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--particles", type=int, default=20000)
+    parser.add_argument("--res", type=int, default=32)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    reps, inner = (3, 5) if args.quick else (7, 20)
+    n = args.particles
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.25, 0.75, (n, 3)).astype(np.float32)
+    v = rng.normal(size=(n, 3)).astype(np.float32)
+    vol = np.full(n, 0.125 / n, np.float32)
+    cfg = MPMConfig(res=args.res, dt=1e-4)
+    solver = MPMSolver(cfg, 1000 * vol, vol, device=args.device)
+    for arr, val in ((solver.x, x), (solver.v, v)):
+        wp.to_torch(arr, requires_grad=False).copy_(torch.as_tensor(val))
+    wp.to_torch(solver.F, requires_grad=False).copy_(torch.eye(3).expand(n, 3, 3))
+    wp.to_torch(solver.tau, requires_grad=False).normal_(std=10.0)
+    wp.to_torch(solver.x1.grad, requires_grad=False).normal_()
+    fwd = _median_seconds(solver.step, reps, inner)
+    bwd = _median_seconds(solver.backward, reps, inner)
+    print(f"warp step {fwd * 1e3:.2f} ms, backward {bwd * 1e3:.2f} ms ({n} particles, {args.res}^3)")
+
+    sim = DiffMPM(cfg, 1000 * vol, vol, device=args.device)
+    dev = "cpu" if args.device == "cpu" else "cuda"
+    xs = [torch.as_tensor(a, device=dev) for a in (x, v)]
+    C = torch.zeros(n, 3, 3, device=dev)
+    F = torch.eye(3, device=dev).expand(n, 3, 3).contiguous()
+    tau = torch.randn(n, 3, 3, device=dev, requires_grad=True)
+
+    def bridge_fwd():
+        with torch.no_grad():
+            sim.step(xs[0], xs[1], C, F, tau)
+
+    def bridge_fwdbwd():
+        out = sim.step(xs[0], xs[1], C, F, tau)
+        out[0].sum().backward()
+
+    bf = _median_seconds(bridge_fwd, reps, inner)
+    bfb = _median_seconds(bridge_fwdbwd, reps, inner)
+    print(f"bridge step {bf * 1e3:.2f} ms, step+backward {bfb * 1e3:.2f} ms")
+    result = {
+        "device": args.device,
+        "particles": n,
+        "grid": args.res,
+        "fwd_particle_substeps_per_s_20k": n / fwd,
+        "fwdbwd_particle_substeps_per_s_20k": n / (fwd + bwd),
+        "bridge_fwd_particle_substeps_per_s_20k": n / bf,
+        "bridge_fwdbwd_particle_substeps_per_s_20k": n / bfb,
+        "goal_fwd": 8e6,
+        "goal_fwdbwd": 1.6e6,
+        "quick": args.quick,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
