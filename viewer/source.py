@@ -24,6 +24,19 @@ from meshsim.mesh.topology import boundary_facets
 RANGE_SAMPLE_FRAMES = 32  # colour ranges and bounds look at <= this many evenly spaced frames
 
 
+def _cached(method):
+    """Memoize a method per instance (results live and die with the open file, unlike functools.lru_cache)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        key = (method.__name__, *args)
+        if key not in self._memo:
+            self._memo[key] = method(self, *args)
+        return self._memo[key]
+
+    return wrapper
+
+
 class FrameSource:
     """A validated, read-only view of one trajectory/rollout file. Use as a context manager or call close().
 
@@ -33,6 +46,7 @@ class FrameSource:
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         self._lock = threading.Lock()
+        self._memo: dict[tuple, object] = {}
         self._store = TrajectoryFile(self.path)  # checks the root attributes
         try:
             self.format = self._store.attrs["format"]
@@ -100,7 +114,7 @@ class FrameSource:
         return self.info(traj_id)["fields"]
 
     # -- per-frame data ----------------------------------------------------------------------------------------
-    @functools.lru_cache(maxsize=8)  # noqa: B019 (one FrameSource per open file; the cache dies with it)
+    @_cached
     def surface(self, traj_id: str) -> np.ndarray:
         """Triangles to draw, uint32 [F, 3]: the triangles themselves or the boundary faces of tetrahedra."""
         cells = self.cells(traj_id)
@@ -163,7 +177,7 @@ class FrameSource:
             raise DataFormatError(f"{self.path}: trajectory {traj_id!r} {key} frame {t} holds NaN or inf values")
         return values
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019
+    @_cached
     def field_range(self, traj_id: str, name: str) -> tuple[float, float]:
         """One colour range for a field over the whole trajectory and both panes, so colours compare across
         frames and between ground truth and prediction (sampled on <= RANGE_SAMPLE_FRAMES frames)."""
@@ -178,7 +192,7 @@ class FrameSource:
             hi = lo + 1.0  # a constant field still gets a usable scale
         return lo, hi
 
-    @functools.lru_cache(maxsize=64)  # noqa: B019
+    @_cached
     def bounds(self, traj_id: str) -> tuple[list[float], list[float]]:
         """Axis-aligned box holding every source over the sampled frames: the camera frames the whole motion."""
         lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
