@@ -34,7 +34,8 @@ SCRUB = """async () => {
   }
   return (count * 1000) / (performance.now() - start);
 }"""
-RENDERER = """() => { const gl = viewer.glRenderer.getContext(); const ext = gl.getExtension('WEBGL_debug_renderer_info');
+RENDERER = """() => { const gl = viewer.glRenderer.getContext();
+  const ext = gl.getExtension('WEBGL_debug_renderer_info');
   return ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : 'unknown'; }"""
 
 
