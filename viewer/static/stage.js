@@ -1,6 +1,6 @@
 // The 3-D view: one WebGL canvas split into panes (ground truth | prediction) drawn with one shared camera.
 // Draws only when something changed (a frame, a colour, the camera); buffers are allocated once per
-// trajectory and refilled in place for every frame.
+// trajectory and refilled in place for every frame; flat shading needs no per-frame normals.
 import {
   AmbientLight, BufferAttribute, BufferGeometry, Color, DirectionalLight, DoubleSide, DynamicDrawUsage, Mesh,
   MeshLambertMaterial, OrbitControls, PerspectiveCamera, Points, PointsMaterial, SRGBColorSpace, Scene, Sphere,
@@ -52,8 +52,10 @@ export class Stage {
       let object;
       if (triangles && triangles.length) {
         geometry.setIndex(new BufferAttribute(triangles, 1));
-        geometry.setAttribute("normal", new BufferAttribute(new Float32Array(numNodes * 3), 3).setUsage(DynamicDrawUsage));
-        object = new Mesh(geometry, new MeshLambertMaterial({ vertexColors: true, side: DoubleSide }));
+        // Flat shading: face normals come from screen-space derivatives, so no normals are computed or uploaded
+        // per frame (the largest per-frame cost at 100,000 nodes) and every element shows, as in ParaView.
+        const material = new MeshLambertMaterial({ vertexColors: true, side: DoubleSide, flatShading: true });
+        object = new Mesh(geometry, material);
       } else {
         const spacing = (2 * radius) / Math.cbrt(Math.max(numNodes, 1)); // about one particle apart
         object = new Points(geometry, new PointsMaterial({ vertexColors: true, size: 0.6 * spacing }));
@@ -85,10 +87,6 @@ export class Stage {
     const geometry = pane.object.geometry;
     geometry.attributes.position.array.set(positions);
     geometry.attributes.position.needsUpdate = true;
-    if (geometry.index) {
-      vertexNormals(geometry.attributes.position.array, geometry.index.array, geometry.attributes.normal.array);
-      geometry.attributes.normal.needsUpdate = true;
-    }
     pane.hasPositions = true;
     pane.object.visible = true;
   }
@@ -160,25 +158,6 @@ export class Stage {
 
   // The drawn positions of a pane (a copy), for tests.
   drawnPositions(index) { return Array.from(this.panes[index].object.geometry.attributes.position.array); }
-}
-
-// Area-weighted vertex normals into `out`, with plain typed-array loops: about 10x faster than
-// BufferGeometry.computeVertexNormals, which matters at 100,000 nodes (two panes, every frame).
-function vertexNormals(position, index, out) {
-  out.fill(0);
-  for (let f = 0; f < index.length; f += 3) {
-    const a = 3 * index[f], b = 3 * index[f + 1], c = 3 * index[f + 2];
-    const ux = position[b] - position[a], uy = position[b + 1] - position[a + 1], uz = position[b + 2] - position[a + 2];
-    const vx = position[c] - position[a], vy = position[c + 1] - position[a + 1], vz = position[c + 2] - position[a + 2];
-    const nx = uy * vz - uz * vy, ny = uz * vx - ux * vz, nz = ux * vy - uy * vx;
-    out[a] += nx; out[a + 1] += ny; out[a + 2] += nz;
-    out[b] += nx; out[b + 1] += ny; out[b + 2] += nz;
-    out[c] += nx; out[c + 1] += ny; out[c + 2] += nz;
-  }
-  for (let i = 0; i < out.length; i += 3) {
-    const length = Math.sqrt(out[i] * out[i] + out[i + 1] * out[i + 1] + out[i + 2] * out[i + 2]) || 1;
-    out[i] /= length; out[i + 1] /= length; out[i + 2] /= length;
-  }
 }
 
 // Multisampling costs a software renderer (SwiftShader, llvmpipe) about 3x per frame: off there unless the URL
