@@ -60,6 +60,7 @@ def substep_rate(dim: int, n: int, substeps: int) -> dict:
             scratch.f.zero_()
             scratch.body_force.zero_()
             scratch.body_torque.zero_()
+            scratch.body_contact.zero_()
             for c in cmds[k % 2]:
                 c.launch()
 

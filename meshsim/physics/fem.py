@@ -74,6 +74,7 @@ class FemSolver:
         velocity=None,
         obstacles: tuple | list = (),
         contact_nodes=None,
+        body_contact: dict | None = None,
         cfl: float = 0.5,
         dtype: str = "float32",
         device: str | None = None,
@@ -181,6 +182,12 @@ class FemSolver:
         self.body_contact = arr(np.array([o.contact_params() for o in b]).reshape(-1, 4), self.k.vec4)
         self.body_inv_mass = arr(np.array([0.0 if o.mass is None else 1.0 / o.mass for o in b]))
         self.body_inv_inertia = arr(np.array([o.inverse_inertia(d) for o in b]).reshape(-1, 3), self.k.vec3)
+        # Contact between separate deformable bodies (connected components), e.g. dict(radius=, stiffness=).
+        self.between_bodies = None
+        if body_contact:
+            from meshsim.physics.contact import BodyContact
+
+            self.between_bodies = BodyContact(self, **body_contact)
         self.initial_velocity = np.zeros((len(points), d)) if velocity is None else np.broadcast_to(
             np.asarray(velocity, float), (len(points), d)).copy()
         self._stable = self._stable_dt()
@@ -216,6 +223,8 @@ class FemSolver:
             dt_c = 2 * math.sqrt(m_min / body.stiffness) * (math.sqrt(1 + zc**2) - zc)
             if dt_c < dt:
                 dt, what = dt_c, f"contact stiffness of obstacle {i}"
+        if self.between_bodies is not None and self.between_bodies.stable_dt() < dt:
+            dt, what = self.between_bodies.stable_dt(), "the stiffness of contact between bodies"
         return self.cfl * dt, what
 
     @property
@@ -253,7 +262,7 @@ class FemSolver:
         z = lambda n, t: wp.zeros(n, dtype=t, device=self.device, requires_grad=requires_grad)  # noqa: E731
         nb = len(self.obstacles)
         return SimpleNamespace(f=z(len(self.points), self.k.vec), body_force=z(nb, self.k.vec3),
-                               body_torque=z(nb, self.k.vec3))
+                               body_torque=z(nb, self.k.vec3), body_contact=z(len(self.points), self.k.vec))
 
     def step(self, s_in, s_out, scratch, dt: float, record: bool = False, mu=None, lam=None):
         """One substep s_in -> s_out. `scratch` must be zeroed (a fresh one per step under a wp.Tape).
@@ -264,13 +273,16 @@ class FemSolver:
         cmds = [
             wp.launch(k.element_forces, dim=len(self.cells), device=self.device, record_cmd=record, inputs=[
                 s_in.x, s_in.v, self.cells_wp, self.dm_inv, self.volume, mu, lam,
-                MATERIAL_ID[self.material], S(self.stiffness_damping), scratch.f]),
+                MATERIAL_ID[self.material], S(self.stiffness_damping), scratch.f])]
+        if self.between_bodies is not None:
+            cmds += self.between_bodies.launches(s_in, s_out, scratch, record)
+        cmds += [
             wp.launch(k.nodes, dim=len(self.points), device=self.device, record_cmd=record, inputs=[
                 s_in.x, s_in.v, scratch.f, self.external_force, self.mass, self.free, self.prescribed_velocity,
                 self.contact_mask,
                 k.vec(*self.gravity), S(self.mass_damping), S(dt), len(self.obstacles),
                 self.body_shape, self.body_params, self.body_contact, s_in.body_pos, s_in.body_rot,
-                s_in.body_vel, s_in.body_omega, scratch.body_force, scratch.body_torque,
+                s_in.body_vel, s_in.body_omega, scratch.body_force, scratch.body_torque, scratch.body_contact,
                 s_out.x, s_out.v, s_out.contact]),
         ]
         if self.obstacles:
@@ -309,6 +321,8 @@ class FemSolver:
                 potential -= body.mass * float(bp[i] @ self.gravity)
         strain = float(energy.numpy().sum())
         contact = float(contact_e.numpy()[0])
+        if self.between_bodies is not None:
+            contact += self.between_bodies.energy(x)
         return {
             "x": x, "v": v, "det": det.numpy(), "stress": node_s.numpy() / np.where(w > 0, w, 1),
             "contact_force": state.contact.numpy().copy(), "body_pos": bp, "body_rot": bq, "body_vel": bv,
@@ -351,6 +365,7 @@ class FemSolver:
                     scratch.f.zero_()
                     scratch.body_force.zero_()
                     scratch.body_torque.zero_()
+                    scratch.body_contact.zero_()
                     for c in cmds[cur]:
                         c.launch()
                     cur = 1 - cur

@@ -163,6 +163,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         body_omega: wp.array(dtype=V3),
         body_force: wp.array(dtype=V3),
         body_torque: wp.array(dtype=V3),
+        f_between_bodies: wp.array(dtype=V),
         x_out: wp.array(dtype=V),
         v_out: wp.array(dtype=V),
         contact_out: wp.array(dtype=V),
@@ -192,7 +193,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
                     fc = fc + fb
                     wp.atomic_sub(body_force, b, fb)
                     wp.atomic_sub(body_torque, b, wp.cross(r, fb))
-        contact_out[i] = from3(fc)
+        contact_out[i] = from3(fc) + f_between_bodies[i]  # already part of f; reported with the rest
         vn = vi
         if m > zero:
             vn = vi + dt * ((f[i] + f_ext[i] + from3(fc)) / m + gravity)

@@ -112,3 +112,25 @@ def test_kinematic_box_moves_with_its_prescribed_velocity_in_3d():
     res = solver.simulate(11, 4e-3)
     assert res.body_position[-1, 0, 2] == pytest.approx(0.035 - 0.5 * 0.04, abs=1e-6)
     assert res.positions[-1, :, 2].min() < -0.002  # the slab was pushed down
+
+
+def test_two_deformable_bodies_collide_and_bounce_apart():
+    a = rectangle((0.1, 0.1), (5, 5))
+    h = 0.02  # contact radius = node spacing
+    pts = np.concatenate([a.points, a.points + [0.1 + 1.5 * h, 0.0]])
+    cells = np.concatenate([a.cells, a.cells + len(a.points)])
+    n = len(a.points)
+    v = np.zeros_like(pts)
+    v[:n, 0], v[n:, 0] = 1.0, -1.0
+    solver = FemSolver(pts, cells, density=1000.0, youngs_modulus=1e5, poisson_ratio=0.3, velocity=v,
+                       body_contact=dict(radius=h, stiffness=2e4, damping=0.0))
+    res = solver.simulate(41, 2e-3)
+    momentum = (solver.mass_np[:, None] * res.velocities).sum(1)
+    assert np.abs(momentum).max() < 1e-5  # equal and opposite node-node forces
+    vx_a = res.velocities[:, :n, 0].mean(1)
+    assert vx_a[-1] < -0.5  # bounced back
+    gaps = [np.linalg.norm(x[:n, None] - x[None, n:], axis=-1).min() for x in res.positions]
+    assert min(gaps) > 0.3 * h  # never interpenetrate
+    total = res.energies["total_energy"]  # includes the node-node penalty potential
+    assert np.abs(total - total[0]).max() < 0.05 * total[0]
+    assert res.contact_force[:, :n, 0].min() < 0  # reported in the contact field
