@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import threading
+import traceback
 import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,11 +64,15 @@ class ViewerServer(ThreadingHTTPServer):
         except OSError as err:
             reason = err.strerror or err
             raise ConfigError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host") from None
-        self.source = source
-        self.default_traj = traj or source.ids[0]
-        self.static = _static_table()
-        self.meta = json.dumps(_meta(source, self.default_traj)).encode()
-        self.loopback_only = host in LOOPBACK
+        try:
+            self.source = source
+            self.default_traj = traj or source.ids[0]
+            self.static = _static_table()
+            self.meta = json.dumps(_meta(source, self.default_traj)).encode()
+            self.loopback_only = host in LOOPBACK
+        except BaseException:
+            self.server_close()
+            raise
 
     def handle_error(self, request, client_address) -> None:
         """A browser closing a kept-alive connection is normal; anything else is a bug and is printed."""
@@ -123,6 +128,10 @@ class ViewerHandler(BaseHTTPRequestHandler):
         except DataFormatError as err:  # the file itself is damaged at this frame
             status, body = HTTPStatus.INTERNAL_SERVER_ERROR, (str(err) + "\n").encode()
             content_type = "text/plain; charset=utf-8"
+        except Exception as err:  # a bug: answer, and keep the traceback on the server's terminal
+            traceback.print_exc()
+            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(err).__name__})\n".encode()
+            content_type = "text/plain; charset=utf-8"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -133,7 +142,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _route(self) -> tuple[bytes, str]:
-        if self.server.loopback_only and self.headers.get("Host", "") not in self.server.allowed_hosts():
+        if self.server.loopback_only and self.headers.get("Host", "").lower() not in self.server.allowed_hosts():
             # A page on another site that re-points its DNS name at 127.0.0.1 must not read the data.
             raise BadRequest(HTTPStatus.FORBIDDEN, "forbidden: unexpected Host header")
         if len(self.path) > MAX_QUERY:
