@@ -348,23 +348,36 @@ class MPMSolver:
         self.F, self.F1 = self.F1, self.F
         self._record()
 
-    def backward(self) -> None:
+    def backward(self, generated: bool = False) -> None:
         """Accumulate input adjoints from the output adjoints (x1.grad, ...) of the step last run forward.
 
-        Expects the inputs to hold that step's values; recomputes the grid, then runs the adjoint kernels
-        G2P -> grid -> P2G directly (no tape), so only Warp-owned grad buffers are written.
+        Expects the inputs to hold that step's values; recomputes the grid, then runs the adjoints
+        G2P -> grid -> P2G directly (no tape), so only Warp-owned grad buffers are written. The transfer
+        adjoints are hand-written (`mpm_adjoint`); `generated=True` uses Warp's generated ones instead.
         """
+        from meshsim.physics.mpm_adjoint import g2p_adjoint_kernel, p2g_adjoint_kernel
+
         for arr in (self.x, self.v, self.C, self.F, self.tau, self.grid_mv, self.grid_v):
             arr.grad.zero_()
         self.grid_pass()
         (a, oa), (b, ob), (c, oc) = self._args()
-        d = self.device
-        wp.launch(g2p_kernel, self.num_particles, inputs=c, outputs=oc, adj_inputs=_adjoints(c), adj_outputs=_adjoints(oc),
-                  adjoint=True, device=d, record_tape=False)
-        wp.launch(grid_kernel, self.grid_mv.shape, inputs=b, outputs=ob, adj_inputs=_adjoints(b), adj_outputs=_adjoints(ob),
-                  adjoint=True, device=d, record_tape=False)
-        wp.launch(p2g_kernel, self.num_particles, inputs=a, outputs=oa, adj_inputs=_adjoints(a), adj_outputs=_adjoints(oa),
-                  adjoint=True, device=d, record_tape=False)
+        d, n = self.device, self.num_particles
+        if generated:
+            wp.launch(g2p_kernel, n, inputs=c, outputs=oc, adj_inputs=_adjoints(c), adj_outputs=_adjoints(oc),
+                      adjoint=True, device=d, record_tape=False)
+        else:
+            wp.launch(g2p_adjoint_kernel, n, device=d, record_tape=False,
+                      inputs=[*c, self.x1.grad, self.v1.grad, self.C1.grad, self.F1.grad],
+                      outputs=[self.x.grad, self.F.grad, self.grid_v.grad])
+        wp.launch(grid_kernel, self.grid_mv.shape, inputs=b, outputs=ob, adj_inputs=_adjoints(b),
+                  adj_outputs=_adjoints(ob), adjoint=True, device=d, record_tape=False)
+        if generated:
+            wp.launch(p2g_kernel, n, inputs=a, outputs=oa, adj_inputs=_adjoints(a), adj_outputs=_adjoints(oa),
+                      adjoint=True, device=d, record_tape=False)
+        else:
+            wp.launch(p2g_adjoint_kernel, n, device=d, record_tape=False,
+                      inputs=[*a, self.grid_mv.grad],
+                      outputs=[self.x.grad, self.v.grad, self.C.grad, self.tau.grad])
 
     def grid_mass_momentum(self) -> np.ndarray:
         """[(res+3)^3, 4] node (m v, m) of the last grid pass (for tests and diagnostics)."""
