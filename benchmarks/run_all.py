@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 # Script name -> extra arguments for the full run (quick runs pass --quick).
 BENCHMARKS = {
+    "datastore": [],
     "kernels": [],
     "fem": [],
     "mpm": [],
