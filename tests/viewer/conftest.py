@@ -41,6 +41,20 @@ def stop_server(server):
     server.source.close()
 
 
+@pytest.fixture
+def serve_file():
+    """Start a viewer server for a path (stopped after the test): serve_file(path) -> server."""
+    servers = []
+
+    def serve(path, traj=None):
+        servers.append(start_server(path, traj))
+        return servers[-1]
+
+    yield serve
+    for server in servers:
+        stop_server(server)
+
+
 @pytest.fixture(scope="module")
 def tri_server(tri_rollout):
     server = start_server(tri_rollout)

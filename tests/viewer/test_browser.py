@@ -10,8 +10,6 @@ from meshsim.viewer.browser import headless_chromium, open_page
 
 from meshsim.datasets import TrajectoryFile
 
-from .conftest import start_server, stop_server
-
 pytestmark = pytest.mark.browser
 BACKGROUND = np.array([0x1D, 0x1F, 0x24])
 
@@ -126,14 +124,10 @@ def test_trajectory_picker_switches_data(page, tri):
     assert page.evaluate("viewer.error") is None
 
 
-def test_particles_drawn_as_points_in_one_pane(browser, particles_gt):
-    server = start_server(particles_gt)
-    try:
-        with open_page(browser, server.url, 600, 400) as page:
-            assert page.evaluate("viewer.info.sources") == ["gt"]
-            assert page.evaluate("viewer.glRenderer.info.render.points") > 0
-            assert page.locator("#label-pred").is_hidden()
-            assert drawn_fraction(snapshot(page)[40:-80]) > 0.01
-            assert page.errors == []
-    finally:
-        stop_server(server)
+def test_particles_drawn_as_points_in_one_pane(browser, particles_gt, serve_file):
+    with open_page(browser, serve_file(particles_gt).url, 600, 400) as page:
+        assert page.evaluate("viewer.info.sources") == ["gt"]
+        assert page.evaluate("viewer.glRenderer.info.render.points") > 0
+        assert page.locator("#label-pred").is_hidden()
+        assert drawn_fraction(snapshot(page)[40:-80]) > 0.01
+        assert page.errors == []

@@ -166,12 +166,10 @@ def test_cli_view_prints_the_url_serves_and_stops_on_ctrl_c(tri_rollout, tmp_pat
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "meshsim: error:" in result.stderr
 
 
-def test_damaged_frames_are_refused_on_start_or_answered_with_500(tmp_path, tri_rollout):
+def test_damaged_frames_are_refused_on_start_or_answered_with_500(tmp_path, tri_rollout, serve_file):
     """Positions of the sampled frames are read before listening (bounds, default colour range); a damaged
     field frame found later gets a 500 naming the dataset and frame, and the other frames still work."""
     import h5py
-
-    from .conftest import start_server, stop_server
 
     damaged = tmp_path / "damaged.h5"
     damaged.write_bytes(open(tri_rollout, "rb").read())
@@ -182,10 +180,7 @@ def test_damaged_frames_are_refused_on_start_or_answered_with_500(tmp_path, tri_
     with h5py.File(damaged, "r+") as f:
         f["trajectories/00000/world_pos"][5, 0, 0] = 0.0
         f["trajectories/00000/fields/height"][5, 0] = np.nan
-    server = start_server(damaged)
-    try:
-        status, _, body = get(server, "/api/field?traj=00000&name=height&t=5")
-        assert status == 500 and b"fields/height frame 5" in body and body.count(b"\n") == 1
-        assert get(server, "/api/field?traj=00000&name=height&t=4")[0] == 200
-    finally:
-        stop_server(server)
+    server = serve_file(damaged)
+    status, _, body = get(server, "/api/field?traj=00000&name=height&t=5")
+    assert status == 500 and b"fields/height frame 5" in body and body.count(b"\n") == 1
+    assert get(server, "/api/field?traj=00000&name=height&t=4")[0] == 200
