@@ -154,8 +154,13 @@ class FemSolver:
                 raise ConfigError(f"fixed must be a bool mask [N] or [N, {d}], got {fixed.shape}")
             free[fixed] = 0.0
         self.free_np = free
-        self.contact_np = (np.ones(len(points), np.int32) if contact_nodes is None
-                           else np.asarray(contact_nodes, dtype=bool).astype(np.int32))
+        if contact_nodes is None:  # only boundary nodes can meet an obstacle first: skip the interior
+            from meshsim.mesh import boundary_nodes
+
+            self.contact_np = np.zeros(len(points), np.int32)
+            self.contact_np[boundary_nodes(self.cells.astype(np.int64))] = 1
+        else:
+            self.contact_np = np.asarray(contact_nodes, dtype=bool).astype(np.int32)
         self.obstacles = list(obstacles)
         for body in self.obstacles:
             if not isinstance(body, RigidBody):

@@ -11,6 +11,15 @@ from meshsim.scenarios import generate
 TINY = ["num_frames=4", "cells_x=8", "cells_y=2", "ball_rings=2", "duration=2e-3"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def compiled_kernels():
+    """Compile (or load) the FEM kernels once here, so spawned workers find them in the cache (cold CI)."""
+    from meshsim.scenarios import get_scenario
+
+    scenario = get_scenario("impact-plate-2d")
+    scenario.simulate(scenario.make_config(TINY), 0)
+
+
 def _read_all(path):
     with TrajectoryFile(path) as f:
         return {i: f.read(i) for i in f.ids}
