@@ -47,12 +47,26 @@ def edge_attention_reference(
     raise ValueError(f"unknown attention mode {mode!r}: use 'hcmt' or 'softmax'")
 
 
-def edge_attention(q, k, v, edge_bias, edge_gate, senders, receivers, num_nodes, mode="hcmt"):
-    """Edge attention through `meshsim.kernels.edge_attention` when available, else the torch reference."""
+def _kernels():
     try:
-        from meshsim.kernels import edge_attention as kernel
+        import meshsim.kernels as kernels
     except ImportError:
-        kernel = None
-    if kernel is None or q.dtype not in (torch.float32, torch.float64):
+        return None
+    return kernels if hasattr(kernels, "edge_attention") else None
+
+
+def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int):
+    """The kernels' receiver-sorted edge order, built once per graph and reused by every layer (None without
+    meshsim.kernels: the torch reference needs none)."""
+    kernels = _kernels()
+    if kernels is None or not hasattr(kernels, "receiver_csr"):
+        return None
+    return kernels.receiver_csr(senders, receivers, num_nodes)
+
+
+def edge_attention(q, k, v, edge_bias, edge_gate, senders, receivers, num_nodes, mode="hcmt", csr=None):
+    """Edge attention through `meshsim.kernels.edge_attention` when available, else the torch reference."""
+    kernels = _kernels()
+    if kernels is None or q.dtype not in (torch.float32, torch.float64):
         return edge_attention_reference(q, k, v, edge_bias, edge_gate, senders, receivers, num_nodes, mode)
-    return kernel(q, k, v, edge_bias, edge_gate, senders, receivers, num_nodes, mode=mode)
+    return kernels.edge_attention(q, k, v, edge_bias, edge_gate, senders, receivers, num_nodes, mode=mode, csr=csr)

@@ -89,14 +89,15 @@ class TransformerBlock(nn.Module):
         self.norm_ffn = nn.LayerNorm(latent)
         self.ffn = FeedForward(latent)
 
-    def forward(self, h: torch.Tensor, edge_sets: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, edge_sets: list[tuple]) -> torch.Tensor:
+        """h [N, latent]; edge_sets: (edge_index [2, E], edge latents [E, latent], receiver CSR or None)."""
         n, latent = h.shape
         shape = (-1, self.heads, latent // self.heads)
         q, k, v = (t.reshape(shape) for t in self.qkv(self.norm_nodes(h)).chunk(3, dim=-1))
         attended = []
-        for norm, (index, e) in zip(self.norm_edges, edge_sets):
+        for norm, (index, e, csr) in zip(self.norm_edges, edge_sets):
             bias, gate = (t.reshape(shape) for t in self.edge_proj(norm(e)).chunk(2, dim=-1))
-            out = edge_attention(q, k, v, bias, gate, index[0], index[1], n, mode=self.attention)
+            out = edge_attention(q, k, v, bias, gate, index[0], index[1], n, mode=self.attention, csr=csr)
             attended.append(out.reshape(n, latent))
         h = h + self.out(torch.cat(attended, dim=-1))
         return h + self.ffn(self.norm_ffn(h))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from meshsim.graph.attention import receiver_csr
 from meshsim.models.blocks import MLP, TransformerBlock
 
 
@@ -46,8 +47,11 @@ class HCMT(nn.Module):
         contact_edges [2, C] with features [C, w_c]. Returns [N, out_width]."""
         h = self.node_encoder(nodes)
         latents = self.mesh_edge_encoder(level_edge_features).split([e.shape[1] for e in level_edges])
-        mesh = list(zip(level_edges, latents))
-        contact = (contact_edges, self.contact_edge_encoder(contact_features))
+        # Receiver CSRs are built once per edge set and shared by every block that uses it (CMT, down, up).
+        sizes = [nodes.shape[0]] + [ids.shape[0] for ids in level_ids[1:]]
+        mesh = [(e, lat, receiver_csr(e[0], e[1], n)) for e, lat, n in zip(level_edges, latents, sizes)]
+        contact = (contact_edges, self.contact_edge_encoder(contact_features),
+                   receiver_csr(contact_edges[0], contact_edges[1], nodes.shape[0]))
         for block in self.cmt:
             h = block(h, [mesh[0], contact])
         skips = []
