@@ -220,6 +220,7 @@ class FemSolver:
         omega = 2 * c / h
         zeta = self.stiffness_damping * omega / 2
         dt_el = 2 / omega * (np.sqrt(1 + zeta**2) - zeta)
+        self._dt_element = dt_el  # critical step of each undeformed element (checked again as it deforms)
         e = int(np.argmin(dt_el))
         dt, what = float(dt_el[e]), f"element {e}"
         m_min = self.mass_np[self.mass_np > 0].min()
@@ -335,8 +336,9 @@ class FemSolver:
                          "gravity_energy": potential, "total_energy": kinetic + strain + contact + potential},
         }
 
-    def check(self, diag: dict, step: int) -> None:
-        """Raise SimulationError on NaN positions or inverted elements, naming node/element and step."""
+    def check(self, diag: dict, step: int, dt: float | None = None) -> None:
+        """Raise SimulationError on NaN positions, inverted elements or (given the substep `dt`) an element
+        compressed so much that its critical step, which shrinks with its size ~ J^(1/d), fell below dt."""
         bad = ~np.isfinite(diag["x"]).all(axis=1)
         if bad.any():
             raise SimulationError(f"node {int(np.argmax(bad))} has a non-finite position by step {step}: the run "
@@ -345,6 +347,13 @@ class FemSolver:
             e = int(np.argmin(np.nan_to_num(diag["det"], nan=-np.inf)))
             raise SimulationError(f"element {e} inverted (J={diag['det'][e]:.3g}) by step {step}: lower cfl or "
                                   "the load, refine the mesh or stiffen the material")
+        if dt is not None:
+            ratio = dt / (self._dt_element * diag["det"] ** (1.0 / self.dim))
+            e = int(np.argmax(ratio))
+            if ratio[e] > 1.0:
+                raise SimulationError(f"CFL limit violated at element {e} by step {step}: compressed to "
+                                      f"J={diag['det'][e]:.3g}, its critical step is now below dt={dt:.3g} s; "
+                                      "lower cfl or the load")
 
     # -- driver ---------------------------------------------------------------------------------------------
     def simulate(self, num_frames: int, frame_dt: float, dt: float | None = None, controller=None,
@@ -376,7 +385,7 @@ class FemSolver:
                     cur = 1 - cur
             diag = self.diagnostics(states[cur])
             if check:
-                self.check(diag, frame * substeps)
+                self.check(diag, frame * substeps, h)
             frames.append(diag)
         return self._collect(frames, h, substeps)
 

@@ -56,3 +56,12 @@ def test_bad_inputs_raise_one_line_errors(kwargs, error, match):
     with pytest.raises(error, match=match) as info:
         FemSolver(TRI, **args)
     assert "\n" not in str(info.value)
+
+
+def test_element_compressed_below_its_cfl_limit_is_reported():
+    solver = FemSolver(TRI, [[0, 1, 2]], youngs_modulus=1e3, cfl=0.9)
+    squashed = TRI * np.array([1.0, 0.5])  # J = 0.5: critical step shrinks by sqrt(0.5) < 0.9
+    diag = solver.diagnostics(solver.state(positions=squashed))
+    solver.check(diag, step=7)  # without a substep only NaN / inversion are checked
+    with pytest.raises(SimulationError, match=r"CFL limit violated at element 0 by step 7"):
+        solver.check(diag, step=7, dt=solver.stable_dt)
