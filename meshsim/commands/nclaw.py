@@ -47,7 +47,8 @@ def register(subparsers) -> None:
 
     g = sub.add_parser("generate", help="ground-truth particle trajectories, one per material, into an HDF5 store")
     g.add_argument("--out", required=True, help="HDF5 file to create or resume")
-    g.add_argument("--material", action="append", default=[], help="jelly | plasticine | sand | water (repeatable; none: the config's own body materials)")
+    g.add_argument("--material", action="append", default=[],
+                   help="jelly | plasticine | sand | water (repeatable; none: the config's own body materials)")
     g.add_argument("--config", help="scene YAML (e.g. data/nclaw_scene.yaml)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="scene override, e.g. steps=1000")
     g.add_argument("--seed", type=int, default=0)

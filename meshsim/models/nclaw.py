@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from meshsim.errors import ConfigError
 from meshsim.physics.mpm_svd import polar_sigma
 
 
@@ -136,4 +137,4 @@ def build_model(kind: str = "nclaw", widths=(64, 64), stress_scale: float = 1.0,
         return ConstitutiveModel(NCLawElasticity(widths, stress_scale), NCLawPlasticity(widths, alpha))
     if kind == "plain":
         return ConstitutiveModel(PlainElasticity(widths, stress_scale), PlainPlasticity(widths, alpha))
-    raise ValueError(f"unknown model kind {kind!r}")
+    raise ConfigError(f"unknown NCLaw model kind {kind!r}; use nclaw or plain")

@@ -33,7 +33,7 @@ class MPMState:
     F: torch.Tensor  # [N, 3, 3] deformation gradient
 
     @staticmethod
-    def at_rest(x, v=None) -> "MPMState":
+    def at_rest(x, v=None) -> MPMState:
         x = torch.as_tensor(x, dtype=torch.float32)
         n = len(x)
         v = torch.zeros(n, 3) if v is None else torch.as_tensor(v, dtype=torch.float32)
@@ -42,7 +42,7 @@ class MPMState:
     def tuple(self):
         return self.x, self.v, self.C, self.F
 
-    def detach(self) -> "MPMState":
+    def detach(self) -> MPMState:
         return MPMState(*(t.detach() for t in self.tuple()))
 
 
@@ -122,11 +122,11 @@ class DiffMPM:
 
         return run
 
-    def rollout(self, state: MPMState, material, steps: int, checkpoint: int = 0, check_every: int = 0):
+    def rollout(self, state: MPMState, material, steps: int, checkpoint: int = 0, check_finite: bool = False):
         """Positions [steps, N, 3] after each step, and the final state.
 
         checkpoint > 0 recomputes each segment of that many steps in backward (memory ~ steps/checkpoint).
-        check_every > 0 raises SimulationError naming the step when the state stops being finite.
+        check_finite raises SimulationError naming the step (segment end) once positions stop being finite.
         """
         xs = []
         t = 0
@@ -140,6 +140,6 @@ class DiffMPM:
             state = MPMState(*rest)
             xs.append(seg)
             t += k
-            if check_every and not torch.isfinite(state.x).all():
+            if check_finite and not torch.isfinite(state.x).all():
                 raise SimulationError(f"MPM state is not finite after step {t}: lower dt or the material stiffness")
         return torch.cat(xs), state

@@ -17,7 +17,6 @@ import torch
 import yaml
 
 from meshsim.config import from_dict, to_dict
-
 from meshsim.errors import ConfigError
 from meshsim.scenarios.base import Scenario
 
@@ -66,11 +65,11 @@ class MPMSceneConfig:
             raise ConfigError("nclaw_blob: bodies is empty; give at least one body")
         for b in self.bodies:
             if b.material not in PRESETS:
-                raise ConfigError(f"nclaw_blob: unknown material {b.material!r}; choose one of {', '.join(PRESETS)}")
+                raise ConfigError(f"nclaw_blob: unknown material {b.material!r}; choose from {', '.join(PRESETS)}")
             if b.shape not in BUILTIN_SHAPES and not mesh_path(b.shape).is_file():
-                raise ConfigError(f"nclaw_blob: shape {b.shape!r} is not cube, sphere, torus, star, blob or a mesh file")
+                raise ConfigError(f"nclaw_blob: shape {b.shape!r} is not cube, sphere, torus, star, blob or a mesh")
             if not 0 < b.size < 1 or not b.density > 0:
-                raise ConfigError(f"nclaw_blob: body size must be in (0, 1) m and density > 0, got {b.size}, {b.density}")
+                raise ConfigError(f"nclaw_blob: body size must be in (0, 1) m, density > 0: {b.size}, {b.density}")
             if b.density != _density(self, b.material):
                 raise ConfigError(f"nclaw_blob: all {b.material} bodies must share one density")
         self.mpm_config()  # validates res, dt, wall
@@ -151,7 +150,7 @@ def rollout_scene(cfg: MPMSceneConfig, scene: Scene, material, record_state: boo
         frames.update(v=[state.v.numpy()], C=[state.C.reshape(-1, 9).numpy()], F=[state.F.reshape(-1, 9).numpy()])
     with torch.no_grad():
         for _ in range(cfg.steps // cfg.frame_every):
-            _, state = sim.rollout(state, material, cfg.frame_every, check_every=1)
+            _, state = sim.rollout(state, material, cfg.frame_every, check_finite=True)
             frames["x"].append(state.x.numpy().copy())
             if record_state:
                 frames["v"].append(state.v.numpy().copy())

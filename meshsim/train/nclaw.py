@@ -237,9 +237,9 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
     metrics = out / "metrics.csv"
     for epoch in bar:
         t0 = time.perf_counter()
-        norms = []
+        norms: list[float] = []
 
-        def update():
+        def update(norms=norms):
             norms.extend(float(torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.clip_grad)) for m in modules)
             opt.step()
             opt.zero_grad()

@@ -139,8 +139,8 @@ def test_gradients_through_50_steps_match_finite_differences(cube):
     def loss(log_e, speed):
         mat = _TensorE(log_e)
         v = spin + speed * torch.tensor([1.0, 0.5, -0.5])
-        xs, _ = sim.rollout(MPMState(torch.as_tensor(x), v, torch.zeros(len(x), 3, 3), torch.eye(3).repeat(len(x), 1, 1)),
-                            mat, 50, checkpoint=20)
+        state = MPMState(torch.as_tensor(x), v, torch.zeros(len(x), 3, 3), torch.eye(3).repeat(len(x), 1, 1))
+        xs, _ = sim.rollout(state, mat, 50, checkpoint=20)
         return (xs[-1] * w).sum() + 0.1 * (xs[25] * w).sum()
 
     log_e = torch.tensor(np.log(3e4), dtype=torch.float64, requires_grad=True)
