@@ -241,6 +241,25 @@ def softmax_backward(
             wp.atomic_add(grad_k, s, j, (d_score * scale) * q[r, j])
 
 
+@wp.kernel
+def csr_scatter(
+    senders: wp.array(dtype=wp.int64),
+    receivers: wp.array(dtype=wp.int64),
+    cursor: wp.array(dtype=wp.int32),
+    edge_ids: wp.array(dtype=wp.int32),
+    csr_senders: wp.array(dtype=wp.int32),
+):
+    """Stable counting sort of the edges by receiver, in one thread (O(E), for the CPU; CUDA sorts in torch).
+
+    `cursor` starts as row_ptr[:-1] and ends as row_ptr[1:].
+    """
+    for e in range(receivers.shape[0]):
+        slot = cursor[wp.int32(receivers[e])]
+        cursor[wp.int32(receivers[e])] = slot + 1
+        edge_ids[slot] = e
+        csr_senders[slot] = wp.int32(senders[e])
+
+
 def _overloads(kernel, vector_args, scalar_args=()):
     """float32 and float64 instances, declared up front so the module compiles once for both."""
     table = {}

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ._warp import launch
+from .attention_kernels import csr_scatter
+
 
 @dataclass(frozen=True)
 class ReceiverCSR:
@@ -34,12 +37,18 @@ def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int)
     receivers = receivers.long()
     if num_edges and (int(receivers.min()) < 0 or int(receivers.max()) >= num_nodes):
         raise ValueError(f"receivers must lie in [0, num_nodes = {num_nodes})")
-    if num_edges > 1 and not bool((receivers[1:] >= receivers[:-1]).all()):
+    device = senders.device
+    row_ptr = torch.zeros(num_nodes + 1, dtype=torch.int32, device=device)
+    row_ptr[1:] = torch.cumsum(torch.bincount(receivers, minlength=num_nodes), 0)
+    if num_edges <= 1 or bool((receivers[1:] >= receivers[:-1]).all()):
+        edge_ids = torch.arange(num_edges, dtype=torch.int32, device=device)
+        csr_senders = senders.to(torch.int32)
+    elif device.type == "cuda":
         order = torch.argsort(receivers, stable=True)
         edge_ids, csr_senders = order.to(torch.int32), senders[order].to(torch.int32)
-    else:
-        edge_ids = torch.arange(num_edges, dtype=torch.int32, device=senders.device)
-        csr_senders = senders.to(torch.int32)
-    row_ptr = torch.zeros(num_nodes + 1, dtype=torch.int32, device=senders.device)
-    row_ptr[1:] = torch.cumsum(torch.bincount(receivers, minlength=num_nodes), 0)
+    else:  # a serial counting sort: O(E), several times faster than a comparison sort on the CPU
+        edge_ids = torch.empty(num_edges, dtype=torch.int32)
+        csr_senders = torch.empty(num_edges, dtype=torch.int32)
+        cursor = row_ptr[:-1].clone()
+        launch(csr_scatter, 1, [senders.long().contiguous(), receivers.contiguous(), cursor, edge_ids, csr_senders], device)
     return ReceiverCSR(row_ptr, edge_ids, csr_senders.contiguous(), int(num_nodes), int(num_edges))
