@@ -193,6 +193,8 @@ class FemSolver:
             from meshsim.physics.contact import BodyContact
 
             self.between_bodies = BodyContact(self, **body_contact)
+        # Cumulative work of external loads, prescribed motion and kinematic bodies (reset by simulate()).
+        self.work = wp.zeros(1, dtype=self.scalar, device=self.device)
         self.initial_velocity = np.zeros((len(points), d)) if velocity is None else np.broadcast_to(
             np.asarray(velocity, float), (len(points), d)).copy()
         self._stable = self._stable_dt()
@@ -289,13 +291,13 @@ class FemSolver:
                 k.vec(*self.gravity), S(self.mass_damping), S(dt), len(self.obstacles),
                 self.body_shape, self.body_params, self.body_contact, s_in.body_pos, s_in.body_rot,
                 s_in.body_vel, s_in.body_omega, scratch.body_force, scratch.body_torque, scratch.body_contact,
-                s_out.x, s_out.v, s_out.contact]),
+                self.work, s_out.x, s_out.v, s_out.contact]),
         ]
         if self.obstacles:
             cmds.append(wp.launch(k.bodies, dim=len(self.obstacles), device=self.device, record_cmd=record, inputs=[
                 self.body_inv_mass, self.body_inv_inertia, k.vec(*self.gravity), S(dt),
                 s_in.body_pos, s_in.body_rot, s_in.body_vel, s_in.body_omega, scratch.body_force,
-                scratch.body_torque, s_out.body_pos, s_out.body_rot, s_out.body_vel, s_out.body_omega]))
+                scratch.body_torque, s_out.body_pos, s_out.body_rot, s_out.body_vel, s_out.body_omega, self.work]))
         return cmds
 
     # -- diagnostics ----------------------------------------------------------------------------------------
@@ -333,7 +335,8 @@ class FemSolver:
             "x": x, "v": v, "det": det.numpy(), "stress": node_s.numpy() / np.where(w > 0, w, 1),
             "contact_force": state.contact.numpy().copy(), "body_pos": bp, "body_rot": bq, "body_vel": bv,
             "energies": {"kinetic_energy": kinetic, "strain_energy": strain, "contact_energy": contact,
-                         "gravity_energy": potential, "total_energy": kinetic + strain + contact + potential},
+                         "gravity_energy": potential, "total_energy": kinetic + strain + contact + potential,
+                         "external_work": float(self.work.numpy()[0])},
         }
 
     def check(self, diag: dict, step: int, dt: float | None = None) -> None:
@@ -364,6 +367,7 @@ class FemSolver:
         if num_frames < 1 or not frame_dt > 0:
             raise ConfigError(f"need num_frames >= 1 and frame_dt > 0, got {num_frames}, {frame_dt}")
         substeps, h = self.substeps_for(frame_dt, dt)
+        self.work.zero_()
         states = [self.state(), self.state()]
         scratch = self.scratch()
         # Two recorded launch sequences (a -> b and b -> a) avoid re-packing arguments every substep.

@@ -164,6 +164,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         body_force: wp.array(dtype=V3),
         body_torque: wp.array(dtype=V3),
         f_between_bodies: wp.array(dtype=V),
+        work: wp.array(dtype=scalar),
         x_out: wp.array(dtype=V),
         v_out: wp.array(dtype=V),
         contact_out: wp.array(dtype=V),
@@ -199,7 +200,12 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
             vn = vi + dt * ((f[i] + f_ext[i] + from3(fc)) / m + gravity)
         vn = vn / (one + dt * mass_damping)
         w = free[i]
+        v_free = vn
         vn = wp.cw_mul(w, vn) + prescribed_v[i] - wp.cw_mul(w, prescribed_v[i])
+        # Work done on the body by external loads and by the constraint impulses of prescribed motion.
+        power = dt * wp.dot(f_ext[i], vn) + m * wp.dot(vn - v_free, vn)
+        if power != zero:
+            wp.atomic_add(work, 0, power)
         v_out[i] = vn
         x_out[i] = xi + dt * vn
 
@@ -219,6 +225,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         rot_out: wp.array(dtype=Q),
         vel_out: wp.array(dtype=V),
         omega_out: wp.array(dtype=V3),
+        work: wp.array(dtype=scalar),
     ):
         b = wp.tid()
         q = rot[b]
@@ -232,6 +239,8 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
             w = w + dt * wp.quat_rotate(q, dw)
             if wp.static(dim == 2):
                 w = V3(zero, zero, w[2])
+        else:  # a kinematic body does work on the nodes it pushes: -(F . v + tau . omega) of its reaction
+            wp.atomic_add(work, 0, -dt * (wp.dot(force[b], to3(vb)) + wp.dot(torque[b], w)))
         vel_out[b] = vb
         omega_out[b] = w
         pos_out[b] = pos[b] + dt * vb

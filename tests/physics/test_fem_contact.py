@@ -134,3 +134,21 @@ def test_two_deformable_bodies_collide_and_bounce_apart():
     total = res.energies["total_energy"]  # includes the node-node penalty potential
     assert np.abs(total - total[0]).max() < 0.05 * total[0]
     assert res.contact_force[:, :n, 0].min() < 0  # reported in the contact field
+
+
+def test_energy_balance_with_a_kinematic_pusher_and_prescribed_motion():
+    """Undamped: the change of total energy equals the work of the kinematic body and the moving clamp."""
+    mesh = rectangle((0.3, 0.05), (12, 2))
+    p = mesh.points
+    left = np.isclose(p[:, 0], 0.0)
+    right = np.isclose(p[:, 0], 0.3)
+    pv = np.zeros_like(p)
+    pv[right, 0] = 0.05  # the right end is pulled at a prescribed speed
+    pusher = RigidBody("sphere", (0.15, 0.08), radius=0.03, velocity=(0.0, -0.5), stiffness=1e5, damping=0.0)
+    solver = FemSolver(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, fixed=left | right,
+                       prescribed_velocity=pv, obstacles=[pusher], dtype="float64")
+    res = solver.simulate(41, 1e-3)
+    e = res.energies
+    assert e["external_work"][-1] > 0.5 * e["strain_energy"][-1] > 0
+    balance = e["total_energy"] - e["total_energy"][0] - e["external_work"]
+    assert np.abs(balance).max() < 0.02 * np.abs(e["external_work"]).max()
