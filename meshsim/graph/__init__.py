@@ -1,7 +1,7 @@
 """Graph building for learned mesh simulators: edge sets, features, normalizers, noise, targets, masks."""
 
-from meshsim.graph.batch import MeshGraph
 from meshsim.graph.attention import edge_attention, edge_attention_reference
+from meshsim.graph.batch import MeshGraph
 from meshsim.graph.edges import (
     cells_to_edges,
     contact_edges,

@@ -33,7 +33,7 @@ from scipy.spatial import Delaunay, QhullError
 
 from meshsim.errors import MeshError
 
-_MEMORY_CACHE: OrderedDict[str, "Hierarchy"] = OrderedDict()
+_MEMORY_CACHE: OrderedDict[str, Hierarchy] = OrderedDict()
 _MEMORY_CACHE_SIZE = 256
 
 

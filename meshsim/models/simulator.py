@@ -73,7 +73,9 @@ class LearnedSimulator(nn.Module):
         node_type = torch.as_tensor(np.asarray(node_type), dtype=torch.int64).reshape(-1)
         n = mesh_pos.shape[0]
         if mesh_pos.ndim != 2 or mesh_pos.shape[1] != self.dim:
-            raise DataFormatError(f"{where}: mesh_pos has shape {tuple(mesh_pos.shape)}, the model expects [N, {self.dim}]")
+            raise DataFormatError(
+                f"{where}: mesh_pos has shape {tuple(mesh_pos.shape)}, the model expects [N, {self.dim}]"
+            )
         if node_type.shape[0] != n:
             raise DataFormatError(f"{where}: node_type has {node_type.shape[0]} entries for {n} nodes")
         if n and (node_type.min() < 0 or node_type.max() >= NodeType.SIZE):
@@ -256,5 +258,6 @@ def load_simulator(path: str | Path, map_location: str | torch.device = "cpu") -
     try:
         sim.load_state_dict(ckpt["model"])
     except RuntimeError as err:
-        raise CheckpointError(f"checkpoint {path} does not match its model_config ({str(err).splitlines()[0]})") from None
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"checkpoint {path} does not match its model_config ({first})") from None
     return sim.to(map_location).eval()

@@ -235,6 +235,7 @@ def test_edge_attention_reference_matches_loop():
 def test_dispatch_to_kernels_matches_reference_when_available():
     """The models call meshsim.kernels when it provides the ops; results must equal the torch oracles."""
     import meshsim.kernels as kernels
+
     from meshsim.graph import edge_attention, radius_pairs
 
     if not hasattr(kernels, "radius_pairs") or not hasattr(kernels, "edge_attention"):
