@@ -34,3 +34,9 @@ def launch(kernel, dim, inputs: list, device: torch.device) -> None:
         wp.launch(kernel, dim=dim, inputs=args, device=stream.device, stream=stream)
     else:
         wp.launch(kernel, dim=dim, inputs=args, device="cpu")
+
+
+def load(kernel, device: torch.device) -> None:
+    """Compile or load the kernel's module for `device` now (before launching it from several threads)."""
+    _init()
+    kernel.module.load(wp.device_from_torch(device))

@@ -8,12 +8,13 @@ the output and the gradients, nothing more.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
 from . import attention_kernels as ak
-from ._warp import as_warp, launch
+from ._warp import as_warp, launch, load
 from .csr import ReceiverCSR, receiver_csr
 
 _WARP_DTYPES = {torch.float32: ak.wp.float32, torch.float64: ak.wp.float64}
@@ -86,11 +87,11 @@ class _EdgeAttention(torch.autograd.Function):
         out = torch.empty_like(q) if n and csr.num_edges else torch.zeros_like(q)  # kernels write every row
         logsumexp = q.new_zeros((n, heads)) if mode == "softmax" else None
         if n and csr.num_edges:
-            graph = _graph_args(q, k, v, bias, gate, csr, mode, scale)
+            graph = _graph_args(q, k, v, bias, gate, csr, mode)
             if mode == "hcmt":
-                _run(ak.HCMT_FORWARD, q, graph + [_vec(out)])
+                _run(ak.HCMT_FORWARD, q, csr, lambda part: graph + [part, dim // 8, scale, _vec(out)])
             else:
-                _run(ak.SOFTMAX_FORWARD, q, graph + [_vec(out), logsumexp])
+                _run(ak.SOFTMAX_FORWARD, q, csr, lambda part: graph + [part, dim // 8, scale, _vec(out), logsumexp])
         ctx.mode, ctx.scale, ctx.csr = mode, scale, csr
         ctx.save_for_backward(q, k, v, bias, gate, out, logsumexp)
         return out
@@ -99,20 +100,75 @@ class _EdgeAttention(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         q, k, v, bias, gate, out, logsumexp = ctx.saved_tensors
-        grad_q, grad_k, grad_v = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)  # k, v: scatter
+        grad_q = torch.zeros_like(q)
         # Every edge lies in exactly one receiver's row, so the kernels write every entry of these two.
         grad_bias, grad_gate = torch.empty_like(bias), torch.empty_like(gate)
-        if q.shape[0] and ctx.csr.num_edges:
-            graph = _graph_args(q, k, v, bias, gate, ctx.csr, ctx.mode, ctx.scale)
-            grads = [_vec(grad_out.contiguous()), _vec(grad_q), _vec(grad_k), _vec(grad_v)]
-            if ctx.mode == "hcmt":
-                _run(ak.HCMT_BACKWARD, q, graph + grads + [_vec(grad_bias), _vec(grad_gate)])
-            else:
-                _run(ak.SOFTMAX_BACKWARD, q, graph + [_vec(out), logsumexp] + grads + [grad_bias, _vec(grad_gate)])
+        csr, mode, scale = ctx.csr, ctx.mode, ctx.scale
+        parts = _parts(q, csr)
+        # grad_k, grad_v are scattered to senders: one zeroed pair per parallel range, summed at the end.
+        scatter = [(torch.zeros_like(k), torch.zeros_like(v)) for _ in parts]
+        if q.shape[0] and csr.num_edges:
+            graph = _graph_args(q, k, v, bias, gate, csr, mode)
+            go = _vec(grad_out.contiguous())
+            chunks = q.shape[2] // 8
+
+            def args(part, index):
+                grads = [go, _vec(grad_q), _vec(scatter[index][0]), _vec(scatter[index][1])]
+                if mode == "hcmt":
+                    return graph + [part[0], chunks, scale] + grads + [_vec(grad_bias), _vec(grad_gate)]
+                return graph + [part[0], chunks, scale, _vec(out), logsumexp] + grads + [grad_bias, _vec(grad_gate)]
+
+            table = ak.HCMT_BACKWARD if mode == "hcmt" else ak.SOFTMAX_BACKWARD
+            _launch_parts(table[_WARP_DTYPES[q.dtype]], q, parts, args)
         else:
             grad_bias.zero_()
             grad_gate.zero_()
+        grad_k, grad_v = scatter[0]
+        for extra_k, extra_v in scatter[1:]:
+            grad_k += extra_k
+            grad_v += extra_v
         return grad_q, grad_k, grad_v, grad_bias, grad_gate, None, None, None
+
+
+_POOL: ThreadPoolExecutor | None = None
+_MIN_EDGES_PER_PART = 20_000  # below this, a second thread costs more than it saves
+
+
+def _parts(q, csr):
+    """Receiver ranges [(first, count)] of about equal edge counts: one per torch CPU thread, one on CUDA.
+
+    Warp runs a CPU launch on one thread and releases the GIL, so disjoint ranges run in parallel threads.
+    """
+    n = q.shape[0]
+    workers = 1
+    if q.device.type == "cpu":
+        workers = max(1, min(torch.get_num_threads(), csr.num_edges // _MIN_EDGES_PER_PART, n))
+    if workers == 1:
+        return [(0, n)]
+    targets = torch.arange(1, workers, dtype=torch.int64) * csr.num_edges // workers
+    cuts = [0] + torch.searchsorted(csr.row_ptr.long(), targets).tolist() + [n]
+    return [(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _launch_parts(kernel, q, parts, args):
+    global _POOL
+    heads = q.shape[1]
+    if len(parts) == 1:
+        launch(kernel, (parts[0][1], heads), args(parts[0], 0), q.device)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads() - 1), thread_name_prefix="meshsim-warp")
+    load(kernel, q.device)  # compile or load once, before the threads start
+    jobs = [_POOL.submit(launch, kernel, (count, heads), args((first, count), index), q.device)
+            for index, (first, count) in enumerate(parts) if index]
+    launch(kernel, (parts[0][1], heads), args(parts[0], 0), q.device)
+    for job in jobs:
+        job.result()
+
+
+def _run(table, q, csr, args):
+    parts = _parts(q, csr)
+    _launch_parts(table[_WARP_DTYPES[q.dtype]], q, parts, lambda part, index: args(part[0]))
 
 
 def _vec(x: torch.Tensor):
@@ -120,14 +176,9 @@ def _vec(x: torch.Tensor):
     return as_warp(x.view(x.shape[0], -1, 8), _VECTORS[x.dtype])
 
 
-def _graph_args(q, k, v, bias, gate, csr, mode, scale):
+def _graph_args(q, k, v, bias, gate, csr, mode):
     bias_arg = _vec(bias) if mode == "hcmt" else bias
-    chunks = q.shape[2] // 8
-    return [_vec(q), _vec(k), _vec(v), bias_arg, _vec(gate), csr.row_ptr, csr.edge_ids, csr.senders, chunks, scale]
-
-
-def _run(table, q, args):
-    launch(table[_WARP_DTYPES[q.dtype]], (q.shape[0], q.shape[1]), args, q.device)
+    return [_vec(q), _vec(k), _vec(v), bias_arg, _vec(gate), csr.row_ptr, csr.edge_ids, csr.senders]
 
 
 def _check_inputs(q, k, v, gate, num_nodes):

@@ -4,7 +4,8 @@ Channels are processed eight at a time as `vec8` values, so the compiler keeps t
 exponential is a short polynomial it can vectorise (float32) instead of a libm call per channel.
 
 Forward: gather k[s], v[s], score, weight and accumulate out[r] in one pass; the thread owns out[r], so no
-atomics. Backward: the same walk recomputes the scores (the forward stores nothing [E, H, D]), writes the
+atomics. A launch covers receivers first_node .. first_node + dim - 1, so the CPU can run disjoint ranges of
+receivers in parallel (each range with its own grad_k, grad_v buffers in the backward). Backward: the same walk recomputes the scores (the forward stores nothing [E, H, D]), writes the
 per-edge gradients, accumulates grad_q[r] in registers and scatters grad_k[s], grad_v[s] with atomic adds
 (plain adds on CPU, where threads run one after another: deterministic).
 
@@ -79,11 +80,13 @@ def hcmt_forward(
     row_ptr: wp.array(dtype=wp.int32),
     edge_ids: wp.array(dtype=wp.int32),
     csr_senders: wp.array(dtype=wp.int32),
+    first_node: int,
     chunks: int,
     scale: Any,
     out: wp.array2d(dtype=Any),
 ):
-    r, h = wp.tid()
+    i, h = wp.tid()
+    r = first_node + i
     first = row_ptr[r]
     last = row_ptr[r + 1]
     for j in range(h * chunks, h * chunks + chunks):
@@ -107,6 +110,7 @@ def hcmt_backward(
     row_ptr: wp.array(dtype=wp.int32),
     edge_ids: wp.array(dtype=wp.int32),
     csr_senders: wp.array(dtype=wp.int32),
+    first_node: int,
     chunks: int,
     scale: Any,
     grad_out: wp.array2d(dtype=Any),
@@ -116,7 +120,8 @@ def hcmt_backward(
     grad_bias: wp.array2d(dtype=Any),
     grad_gate: wp.array2d(dtype=Any),
 ):
-    r, h = wp.tid()
+    i, h = wp.tid()
+    r = first_node + i
     first = row_ptr[r]
     last = row_ptr[r + 1]
     for j in range(h * chunks, h * chunks + chunks):
@@ -163,13 +168,15 @@ def softmax_forward(
     row_ptr: wp.array(dtype=wp.int32),
     edge_ids: wp.array(dtype=wp.int32),
     csr_senders: wp.array(dtype=wp.int32),
+    first_node: int,
     chunks: int,
     scale: Any,
     out: wp.array2d(dtype=Any),
     logsumexp: wp.array2d(dtype=Any),
 ):
     """Two walks over the incoming edges: max and sum of exp (-> logsumexp), then the weighted sum."""
-    r, h = wp.tid()
+    i, h = wp.tid()
+    r = first_node + i
     first = row_ptr[r]
     last = row_ptr[r + 1]
     j0 = h * chunks
@@ -204,6 +211,7 @@ def softmax_backward(
     row_ptr: wp.array(dtype=wp.int32),
     edge_ids: wp.array(dtype=wp.int32),
     csr_senders: wp.array(dtype=wp.int32),
+    first_node: int,
     chunks: int,
     scale: Any,
     out: wp.array2d(dtype=Any),
@@ -216,7 +224,8 @@ def softmax_backward(
     grad_gate: wp.array2d(dtype=Any),
 ):
     """Softmax Jacobian: d score_e = alpha_e * (go . m_e - go . out_r), alpha recomputed from logsumexp."""
-    r, h = wp.tid()
+    i, h = wp.tid()
+    r = first_node + i
     j0 = h * chunks
     mean = type(scale)(0.0)
     for j in range(j0, j0 + chunks):

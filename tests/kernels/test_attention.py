@@ -141,3 +141,19 @@ def test_invalid_inputs_raise():
         edge_attention(q, k, v, bias, gate, s, r + 10, 10, "hcmt")  # receivers out of range
     with pytest.raises(TypeError):
         edge_attention(q.half(), k, v, bias, gate, s, r, 10, "hcmt")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_parallel_cpu_ranges_match_reference(mode):
+    from meshsim.kernels.attention import _parts
+    from meshsim.kernels.csr import receiver_csr as csr_of
+
+    # 50,000 edges: the CPU path splits the receivers over two threads (private grad_k, grad_v buffers).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inputs, s, r = make_graph(2000, 50_000, 1, 8, dtype=torch.float32, seed=8)
+        assert len(_parts(inputs[0], csr_of(s, r, 2000))) == 2
+        compare(inputs, s, r, 2000, mode, rtol=2e-5, atol=2e-5)
+    finally:
+        torch.set_num_threads(threads)
