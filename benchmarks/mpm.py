@@ -22,16 +22,18 @@ from meshsim.physics.mpm import MPMConfig, MPMSolver
 from meshsim.physics.mpm_bridge import DiffMPM
 
 
-def _median_seconds(fn, reps: int, inner: int) -> float:
+def _median_seconds(fn, reps: int, inner: int) -> tuple[float, float]:
+    """Median wall time and median process CPU time per call (CPU time discounts other jobs on a busy host)."""
     fn()  # warm-up (kernel load)
-    times = []
+    wall, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(inner):
             fn()
         wp.synchronize()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - t0) / inner)
+        cpu.append((time.process_time() - c0) / inner)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -55,8 +57,7 @@ def main() -> None:
     wp.to_torch(solver.F, requires_grad=False).copy_(torch.eye(3).expand(n, 3, 3))
     wp.to_torch(solver.tau, requires_grad=False).normal_(std=10.0)
     wp.to_torch(solver.x1.grad, requires_grad=False).normal_()
-    fwd = _median_seconds(solver.step, reps, inner)
-    bwd = _median_seconds(solver.backward, reps, inner)
+    (fwd, fwd_cpu), (bwd, bwd_cpu) = _median_seconds(solver.step, reps, inner), _median_seconds(solver.backward, reps, inner)
     print(f"warp step {fwd * 1e3:.2f} ms, backward {bwd * 1e3:.2f} ms ({n} particles, {args.res}^3)")
 
     sim = DiffMPM(cfg, 1000 * vol, vol, device=args.device)
@@ -74,8 +75,8 @@ def main() -> None:
         out = sim.step(xs[0], xs[1], C, F, tau)
         out[0].sum().backward()
 
-    bf = _median_seconds(bridge_fwd, reps, inner)
-    bfb = _median_seconds(bridge_fwdbwd, reps, inner)
+    bf, _ = _median_seconds(bridge_fwd, reps, inner)
+    bfb, _ = _median_seconds(bridge_fwdbwd, reps, inner)
     print(f"bridge step {bf * 1e3:.2f} ms, step+backward {bfb * 1e3:.2f} ms")
     result = {
         "device": args.device,
@@ -83,6 +84,8 @@ def main() -> None:
         "grid": args.res,
         "fwd_particle_substeps_per_s_20k": n / fwd,
         "fwdbwd_particle_substeps_per_s_20k": n / (fwd + bwd),
+        "fwd_per_cpu_second_20k": n / fwd_cpu,
+        "fwdbwd_per_cpu_second_20k": n / (fwd_cpu + bwd_cpu),
         "bridge_fwd_particle_substeps_per_s_20k": n / bf,
         "bridge_fwdbwd_particle_substeps_per_s_20k": n / bfb,
         "goal_fwd": 8e6,

@@ -134,12 +134,20 @@ def p2g_kernel(
     bi = int(b[0]) + PAD
     bj = int(b[1]) + PAD
     bk = int(b[2]) + PAD
+    # affine (x_i - x_p) = dx (i a0 + j a1 + k a2) - affine fx dx with a_c the columns of affine: built up
+    # one axis per loop level, so the innermost body is a few adds (same sum, fewer flops).
+    a0 = dx * wp.vec3(affine[0, 0], affine[1, 0], affine[2, 0])
+    a1 = dx * wp.vec3(affine[0, 1], affine[1, 1], affine[2, 1])
+    a2 = dx * wp.vec3(affine[0, 2], affine[1, 2], affine[2, 2])
+    q0 = mv - affine * (fx * dx)
     for i in range(3):
+        qi = q0 + float(i) * a0
         for j in range(3):
+            qij = qi + float(j) * a1
+            wij = w[i, 0] * w[j, 1]
             for k in range(3):
-                dpos = (wp.vec3(float(i), float(j), float(k)) - fx) * dx
-                weight = w[i, 0] * w[j, 1] * w[k, 2]
-                q = weight * (mv + affine * dpos)
+                weight = wij * w[k, 2]
+                q = weight * (qij + float(k) * a2)
                 wp.atomic_add(grid_mv, bi + i, bj + j, bk + k, wp.vec4(q[0], q[1], q[2], weight * m))
 
 
@@ -225,16 +233,30 @@ def g2p_kernel(
     bi = int(b[0]) + PAD
     bj = int(b[1]) + PAD
     bk = int(b[2]) + PAD
+    # sum_n w_n v_n (x_n - x_p)^T = dx (sum_n w_n v_n (i, j, k)^T - vel fx^T), summed axis by axis.
     vel = wp.vec3(0.0)
-    Bm = wp.mat33(0.0)
+    c0 = wp.vec3(0.0)
+    c1 = wp.vec3(0.0)
+    c2 = wp.vec3(0.0)
     for i in range(3):
+        si = wp.vec3(0.0)
+        sij = wp.vec3(0.0)
+        sik = wp.vec3(0.0)
         for j in range(3):
+            sj = wp.vec3(0.0)
+            sjk = wp.vec3(0.0)
             for k in range(3):
-                dpos = (wp.vec3(float(i), float(j), float(k)) - fx) * dx
-                weight = w[i, 0] * w[j, 1] * w[k, 2]
-                gv = weight * grid_v[bi + i, bj + j, bk + k]
-                vel += gv
-                Bm += wp.outer(gv, dpos)
+                g = w[k, 2] * grid_v[bi + i, bj + j, bk + k]
+                sj += g
+                sjk += float(k) * g
+            si += w[j, 1] * sj
+            sij += (float(j) * w[j, 1]) * sj
+            sik += w[j, 1] * sjk
+        vel += w[i, 0] * si
+        c0 += (float(i) * w[i, 0]) * si
+        c1 += w[i, 0] * sij
+        c2 += w[i, 0] * sik
+    Bm = dx * (wp.matrix_from_cols(c0, c1, c2) - wp.outer(vel, fx))
     Cp = (4.0 * inv_dx * inv_dx) * Bm
     C_out[p] = Cp
     v_out[p] = vel
@@ -351,9 +373,9 @@ class MPMSolver:
     def backward(self, generated: bool = False) -> None:
         """Accumulate input adjoints from the output adjoints (x1.grad, ...) of the step last run forward.
 
-        Expects the inputs to hold that step's values; recomputes the grid, then runs the adjoints
-        G2P -> grid -> P2G directly (no tape), so only Warp-owned grad buffers are written. The transfer
-        adjoints are hand-written (`mpm_adjoint`); `generated=True` uses Warp's generated ones instead.
+        Expects the inputs and the outputs v1, C1 to hold that step's values; recomputes the grid, then runs
+        the adjoints G2P -> grid -> P2G directly (no tape), so only Warp-owned grad buffers are written. The
+        transfer adjoints are hand-written (`mpm_adjoint`); `generated=True` uses Warp's generated ones.
         """
         from meshsim.physics.mpm_adjoint import g2p_adjoint_kernel, p2g_adjoint_kernel
 
@@ -367,7 +389,7 @@ class MPMSolver:
                       adjoint=True, device=d, record_tape=False)
         else:
             wp.launch(g2p_adjoint_kernel, n, device=d, record_tape=False,
-                      inputs=[*c, self.x1.grad, self.v1.grad, self.C1.grad, self.F1.grad],
+                      inputs=[*c, self.v1, self.C1, self.x1.grad, self.v1.grad, self.C1.grad, self.F1.grad],
                       outputs=[self.x.grad, self.F.grad, self.grid_v.grad])
         wp.launch(grid_kernel, self.grid_mv.shape, inputs=b, outputs=ob, adj_inputs=_adjoints(b),
                   adj_outputs=_adjoints(ob), adjoint=True, device=d, record_tape=False)

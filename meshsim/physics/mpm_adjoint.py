@@ -65,7 +65,8 @@ def p2g_adjoint_kernel(
                 g_A += weight * wp.outer(G, d)
                 g_w = wp.dot(G, mv + A * d) + g4[3] * m
                 dW = wp.vec3(dw[i, 0] * w[j, 1] * w[k, 2], w[i, 0] * dw[j, 1] * w[k, 2], w[i, 0] * w[j, 1] * dw[k, 2])
-                g_fx += g_w * dW - (weight * dx) * (At * G)
+                g_fx += g_w * dW
+    g_fx -= dx * (At * g_mv)  # the d-path, summed: sum_n w_n A^T G_n dx
     adj_x[p] = adj_x[p] + g_fx * inv_dx
     adj_v[p] = adj_v[p] + m * g_mv
     adj_C[p] = adj_C[p] + m * g_A
@@ -82,6 +83,8 @@ def g2p_adjoint_kernel(
     res: int,
     clip_lo: float,
     clip_hi: float,
+    v_out: wp.array(dtype=wp.vec3),
+    C_out: wp.array(dtype=wp.mat33),
     adj_x_out: wp.array(dtype=wp.vec3),
     adj_v_out: wp.array(dtype=wp.vec3),
     adj_C_out: wp.array(dtype=wp.mat33),
@@ -98,18 +101,9 @@ def g2p_adjoint_kernel(
     bi = int(b[0]) + PAD
     bj = int(b[1]) + PAD
     bk = int(b[2]) + PAD
-    # Recompute the gathered velocity and affine matrix.
-    vel = wp.vec3(0.0)
-    Bm = wp.mat33(0.0)
-    for i in range(3):
-        for j in range(3):
-            for k in range(3):
-                d = (wp.vec3(float(i), float(j), float(k)) - fx) * dx
-                gv = (w[i, 0] * w[j, 1] * w[k, 2]) * grid_v[bi + i, bj + j, bk + k]
-                vel += gv
-                Bm += wp.outer(gv, d)
+    vel = v_out[p]  # the forward outputs of this step: gathered velocity and affine matrix
+    Cp = C_out[p]
     scale = 4.0 * inv_dx * inv_dx
-    Cp = scale * Bm
     xn = x[p] + dt * vel
     ax = adj_x_out[p]
     # clamp(): the gradient passes only where the new position was inside the clip box.
@@ -132,5 +126,6 @@ def g2p_adjoint_kernel(
                 wp.atomic_add(adj_grid_v, bi + i, bj + j, bk + k, weight * (g_vel + g_B * d))
                 g_w = wp.dot(g_vel, node_v) + wp.dot(node_v, g_B * d)
                 dW = wp.vec3(dw[i, 0] * w[j, 1] * w[k, 2], w[i, 0] * dw[j, 1] * w[k, 2], w[i, 0] * w[j, 1] * dw[k, 2])
-                g_fx += g_w * dW - (weight * dx) * (g_Bt * node_v)
+                g_fx += g_w * dW
+    g_fx -= dx * (g_Bt * vel)  # the d-path, summed: sum_n w_n g_B^T v_n dx
     adj_x[p] = adj_x[p] + ax + g_fx * inv_dx

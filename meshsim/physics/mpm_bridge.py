@@ -56,13 +56,17 @@ class _Step(torch.autograd.Function):
         sim._load(x, v, C, F, tau)
         sim.solver.step()
         ctx.sim = sim
-        ctx.save_for_backward(x, v, C, F, tau)
-        return tuple(t.clone() for t in sim._outputs())
+        out = tuple(t.clone() for t in sim._outputs())
+        ctx.save_for_backward(x, v, C, F, tau, out[1], out[2])
+        return out
 
     @staticmethod
     def backward(ctx, gx, gv, gC, gF):
         sim = ctx.sim
-        sim._load(*ctx.saved_tensors)
+        x, v, C, F, tau, v1, C1 = ctx.saved_tensors
+        sim._load(x, v, C, F, tau)
+        sim._out[1].copy_(v1)  # the hand-written G2P adjoint reads this step's gathered v and C
+        sim._out[2].copy_(C1)
         for dst, g in zip(sim._output_grads(), (gx, gv, gC, gF)):
             if g is None:
                 dst.zero_()

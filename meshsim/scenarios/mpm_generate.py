@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from meshsim.config import apply_overrides, from_dict, read_yaml
 from meshsim.errors import ConfigError, OutputError
