@@ -131,8 +131,8 @@ def _learned_rollout(sim, start, num_frames: int):
 
     device = next(sim.parameters()).device
     node_type = torch.as_tensor(start.node_type, dtype=torch.long, device=device)
-    moving = np.abs(start.world_pos[1] - start.world_pos[0]).max(-1) > 0
-    held = ~sim.output_mask(node_type).all(-1).cpu().numpy()
+    moving = np.abs(start.world_pos[1] - start.world_pos[0]) > 0  # per component: SYMMETRIC nodes slide in y
+    held = ~sim.output_mask(node_type).cpu().numpy()
     if (moving & held).any():
         raise ConfigError("the scene moves nodes that the model does not predict (prescribed motion); a study needs "
                           "the solver for those: use `meshsim rollout` on generated trajectories instead")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -20,8 +18,8 @@ def register(subparsers) -> None:
     parser.add_argument("--verify", type=int, default=0, help="run the solver on K of the points (default 0)")
     parser.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
     parser.add_argument("--seed", type=int, default=0, help="scene seed shared by every point (default 0)")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
-                        help="scene overrides applied to every point, e.g. preset=benchmark")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="scene override applied to every point, repeatable, e.g. --set preset=benchmark")
     parser.set_defaults(func=run)
 
 
@@ -31,7 +29,7 @@ def run(args) -> int:
 
     stray = [o for o in args.overrides if "=" not in o]
     if stray:
-        raise ConfigError(f"unexpected argument {stray[0]!r}: scene overrides look like key=value")
+        raise ConfigError(f"--set {stray[0]!r}: scene overrides look like KEY=VALUE, e.g. --set preset=benchmark")
     report = run_study(args.checkpoint, args.scene, parse_sweep(args.sweep), verify=args.verify, out=args.out,
                        overrides=tuple(args.overrides), seed=args.seed)
     print(format_report(report))
