@@ -36,6 +36,7 @@ from meshsim.datasets.schema import NodeType
 from meshsim.errors import ConfigError, OutputError
 
 QUANTITIES = ("peak_von_mises", "peak_displacement", "contact_duration")
+UNITS = {"peak_von_mises": "Pa", "peak_displacement": "m", "contact_duration": "s"}
 
 
 def parse_sweep(text: str) -> tuple[str, list[float]]:
@@ -224,7 +225,7 @@ def _plot(report: dict, path: Path) -> None:
             ax.plot([p[name] for p in checked], [p[f"solver_{q}"] for p in checked], "s", ms=9, mfc="none",
                     label="solver")
         ax.set_xlabel(name)
-        ax.set_title(q.replace("_", " "))
+        ax.set_title(f"{q.replace('_', ' ')} ({UNITS[q]})")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"{report['scene']}: sweep of {name}")
