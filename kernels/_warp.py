@@ -1,12 +1,20 @@
-"""Warp set-up shared by the kernels: quiet one-time init and zero-copy launches on torch tensors."""
+"""Warp set-up shared by the kernels: quiet one-time init, zero-copy launches on torch tensors, and
+parallel CPU launches.
+
+Warp runs a CPU launch on one thread and releases the GIL while it runs, so launches over disjoint ranges of
+threads run in parallel from Python threads: `launch_many` uses as many as torch has CPU threads.
+"""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import warp as wp
 
 wp.config.quiet = True
 _initialised = False
+_pool: ThreadPoolExecutor | None = None
 
 
 def _init() -> None:
@@ -36,7 +44,24 @@ def launch(kernel, dim, inputs: list, device: torch.device) -> None:
         wp.launch(kernel, dim=dim, inputs=args, device="cpu")
 
 
-def load(kernel, device: torch.device) -> None:
-    """Compile or load the kernel's module for `device` now (before launching it from several threads)."""
+def cpu_workers(device: torch.device, work: int, min_work: int) -> int:
+    """How many parallel ranges to cut `work` into: torch's CPU thread count, 1 on CUDA or for small work."""
+    if device.type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), work // max(min_work, 1)))
+
+
+def launch_many(kernel, jobs: list, device: torch.device) -> None:
+    """Run the launches `jobs = [(dim, inputs), ...]` at the same time (their writes must not overlap)."""
+    global _pool
+    if len(jobs) == 1:
+        launch(kernel, jobs[0][0], jobs[0][1], device)
+        return
     _init()
-    kernel.module.load(wp.device_from_torch(device))
+    kernel.module.load(wp.device_from_torch(device))  # compile or load once, before the threads start
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads() - 1), thread_name_prefix="meshsim-warp")
+    pending = [_pool.submit(launch, kernel, dim, inputs, device) for dim, inputs in jobs[1:]]
+    launch(kernel, jobs[0][0], jobs[0][1], device)
+    for job in pending:
+        job.result()

@@ -8,13 +8,12 @@ the output and the gradients, nothing more.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
 from . import attention_kernels as ak
-from ._warp import as_warp, launch, load
+from ._warp import as_warp, cpu_workers, launch_many
 from .csr import ReceiverCSR, receiver_csr
 
 _WARP_DTYPES = {torch.float32: ak.wp.float32, torch.float64: ak.wp.float64}
@@ -130,19 +129,13 @@ class _EdgeAttention(torch.autograd.Function):
         return grad_q, grad_k, grad_v, grad_bias, grad_gate, None, None, None
 
 
-_POOL: ThreadPoolExecutor | None = None
 _MIN_EDGES_PER_PART = 20_000  # below this, a second thread costs more than it saves
 
 
 def _parts(q, csr):
-    """Receiver ranges [(first, count)] of about equal edge counts: one per torch CPU thread, one on CUDA.
-
-    Warp runs a CPU launch on one thread and releases the GIL, so disjoint ranges run in parallel threads.
-    """
+    """Receiver ranges [(first, count)] of about equal edge counts, one per parallel CPU launch."""
     n = q.shape[0]
-    workers = 1
-    if q.device.type == "cpu":
-        workers = max(1, min(torch.get_num_threads(), csr.num_edges // _MIN_EDGES_PER_PART, n))
+    workers = min(cpu_workers(q.device, csr.num_edges, _MIN_EDGES_PER_PART), max(n, 1))
     if workers == 1:
         return [(0, n)]
     targets = torch.arange(1, workers, dtype=torch.int64) * csr.num_edges // workers
@@ -151,24 +144,12 @@ def _parts(q, csr):
 
 
 def _launch_parts(kernel, q, parts, args):
-    global _POOL
-    heads = q.shape[1]
-    if len(parts) == 1:
-        launch(kernel, (parts[0][1], heads), args(parts[0], 0), q.device)
-        return
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads() - 1), thread_name_prefix="meshsim-warp")
-    load(kernel, q.device)  # compile or load once, before the threads start
-    jobs = [_POOL.submit(launch, kernel, (count, heads), args((first, count), index), q.device)
-            for index, (first, count) in enumerate(parts) if index]
-    launch(kernel, (parts[0][1], heads), args(parts[0], 0), q.device)
-    for job in jobs:
-        job.result()
+    jobs = [((count, q.shape[1]), args((first, count), index)) for index, (first, count) in enumerate(parts)]
+    launch_many(kernel, jobs, q.device)
 
 
 def _run(table, q, csr, args):
-    parts = _parts(q, csr)
-    _launch_parts(table[_WARP_DTYPES[q.dtype]], q, parts, lambda part, index: args(part[0]))
+    _launch_parts(table[_WARP_DTYPES[q.dtype]], q, _parts(q, csr), lambda part, index: args(part[0]))
 
 
 def _vec(x: torch.Tensor):

@@ -13,11 +13,12 @@ import torch
 import warp as wp
 
 from . import radius_kernels as rk
-from ._warp import as_warp, launch
+from ._warp import as_warp, cpu_workers, launch, launch_many
 
 # Cells are a hair wider than the radius so that rounding in (x - lo) / cell can never separate two points
 # closer than the radius by two cells; the exact test is the distance itself.
 _CELL_MARGIN = 1.0 + 1e-6
+_MIN_POINTS_PER_PART = 4096  # smaller searches stay on one thread
 _MAX_CELLS_PER_AXIS = 2.0**30  # keeps float64 rounding of cell boxes below the 1e-6 margins
 
 
@@ -112,12 +113,16 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
         device,
     )
 
-    counts = torch.zeros(n, dtype=torch.int32, device=device)
+    # Parallel CPU launches over ranges of sorted points, each with its own counts (then its own cursors).
+    parts = _ranges(n, cpu_workers(device, n, _MIN_POINTS_PER_PART))
+    part_counts = [torch.zeros(n, dtype=torch.int32, device=device) for _ in parts]
     out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
     common = [order, as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start,
               bucket_end, int(symmetric), int(both_ways), pos.shape[1], wp.vec3d(*lo.tolist()), cell,
               radius * radius, mask, ex_ptr, ex_senders]
-    launch(rk.neighbours, n, common + [0, counts, counts, out[0]], device)
+    launch_many(rk.neighbours, [(size, common + [first, 0, c, c, out[0]])
+                                for (first, size), c in zip(parts, part_counts)], device)
+    counts = part_counts[0] if len(parts) == 1 else torch.stack(part_counts).sum(0, dtype=torch.int32)
     total = int(counts.sum(dtype=torch.int64))
     if total >= 2**31:
         raise ValueError(f"{total} pairs is more than 2^31: use a smaller radius or split the points")
@@ -125,11 +130,21 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
         return empty
     offsets = torch.zeros(n + 1, dtype=torch.int32, device=device)
     offsets[1:] = torch.cumsum(counts, 0)
-    cursor = offsets[:-1].clone()
+    cursors, start = [], offsets[:-1]
+    for c in part_counts:  # range p writes after ranges 0 .. p-1 within every receiver's run
+        cursors.append(start.clone())
+        start = start + c
     out = torch.empty((2, total), dtype=torch.long, device=device)
-    launch(rk.neighbours, n, common + [1, counts, cursor, out[0]], device)
-    launch(rk.finish, n, [offsets, out[0], out[1]], device)
+    launch_many(rk.neighbours, [(size, common + [first, 1, counts, cur, out[0]])
+                                for (first, size), cur in zip(parts, cursors)], device)
+    launch_many(rk.finish, [(size, [first, offsets, out[0], out[1]]) for first, size in parts], device)
     return out
+
+
+def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """[(first, count)]: n items cut into `parts` contiguous ranges of about equal size."""
+    cuts = [n * p // parts for p in range(parts + 1)]
+    return [(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
 def _check_pos(pos) -> int:

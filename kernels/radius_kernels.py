@@ -196,13 +196,18 @@ def neighbours(
     mask: wp.int64,
     ex_ptr: wp.array(dtype=wp.int32),
     ex_senders: wp.array(dtype=wp.int32),
+    first: wp.int32,
     fill: wp.int32,
     counts: wp.array(dtype=wp.int32),
     cursor: wp.array(dtype=wp.int32),
     out_senders: wp.array(dtype=wp.int64),
 ):
-    """Pairs of sorted point t: count them per receiver (fill = 0) or write their senders (fill = 1)."""
-    t = wp.tid()
+    """Pairs of sorted point t: count them per receiver (fill = 0) or write their senders (fill = 1).
+
+    A launch covers sorted points first .. first + dim - 1; parallel launches get their own counts and
+    cursors (`counts` from their count pass sets where in each receiver's run their senders go).
+    """
+    t = first + wp.tid()
     rt = wp.int32(s_role[t])
     if rt == 0 or (symmetric == 0 and rt & RECEIVER == 0):
         return
@@ -244,9 +249,14 @@ def neighbours(
 
 
 @wp.kernel
-def finish(offsets: wp.array(dtype=wp.int32), out_senders: wp.array(dtype=wp.int64), out_receivers: wp.array(dtype=wp.int64)):
+def finish(
+    first: wp.int32,
+    offsets: wp.array(dtype=wp.int32),
+    out_senders: wp.array(dtype=wp.int64),
+    out_receivers: wp.array(dtype=wp.int64),
+):
     """Sort the senders of receiver j by index and write j beside them."""
-    j = wp.tid()
+    j = first + wp.tid()
     base = offsets[j]
     n = offsets[j + 1] - base
     sort_segment(out_senders, base, n)

@@ -159,3 +159,27 @@ def test_every_ordered_pair_of_a_small_grid_once():
     pts = torch.tensor(list(itertools.product(range(3), range(3))), dtype=torch.float32)
     got = radius_pairs(pts, 1.5)  # 4-neighbours (1.0) and diagonals (1.414)
     assert got.shape[1] == 2 * (12 + 8)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_parallel_ranges_match_ckdtree_and_one_thread(dim):
+    # 12,000 points: the CPU search splits the sorted points over two threads; cKDTree is an independent oracle.
+    from scipy.spatial import cKDTree
+
+    pos = torch.rand(12_000, dim, generator=torch.Generator().manual_seed(dim), dtype=torch.float64)
+    radius = 0.012 if dim == 2 else 0.05
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = radius_pairs(pos, radius)
+        obstacle = pos[:, 0] < 0.3
+        two_contact = contact_pairs(pos, radius, obstacle, ~obstacle)
+        torch.set_num_threads(1)
+        one = radius_pairs(pos, radius)
+        one_contact = contact_pairs(pos, radius, obstacle, ~obstacle)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two) and torch.equal(one_contact, two_contact)
+    pairs = torch.from_numpy(cKDTree(pos.numpy()).query_pairs(radius, output_type="ndarray"))
+    keys = torch.cat([pairs[:, 1] * 12_000 + pairs[:, 0], pairs[:, 0] * 12_000 + pairs[:, 1]]).sort().values
+    assert torch.equal(two[1] * 12_000 + two[0], keys)
