@@ -211,7 +211,7 @@ class MaterialMix(nn.Module):
 
     def _apply_each(self, F, fn):
         out = torch.empty_like(F)
-        for mat, idx in zip(self.materials, self.groups):
+        for mat, idx in zip(self.materials, self.groups, strict=True):
             if len(idx):
                 out = out.index_put((idx,), fn(mat, F[idx]))
         return out
