@@ -286,12 +286,13 @@ def _adjoints(args):
 class MPMSolver:
     """Preallocated Warp buffers for one particle set and one grid; `step()` advances `inp` into `out`.
 
-    Buffers (Warp arrays, all on `device`): inputs x, v, C, F, tau; outputs x1, v1, C1, F1; per-particle mass,
-    vol and material id; grid_mv [(res+3)^3, vec4 = (m v, m)] and grid_v. `mpm_bridge` fills the inputs from
+    Buffers (Warp arrays, all on `device`): inputs x, v, C, F, tau; outputs x1, v1, C1, F1; per-particle mass
+    and vol; grid_mv [(res+3)^3, vec4 = (m v, m)] and grid_v. Per-particle material ids live with the
+    material (`materials.MaterialMix`), which computes tau, so the kernels need none. `mpm_bridge` fills the inputs from
     torch tensors; a pure-Warp caller may write them directly (e.g. via `wp.to_torch`) and call `swap()`.
     """
 
-    def __init__(self, cfg: MPMConfig, mass: np.ndarray, vol: np.ndarray, device: str = "cpu", material_id=None):
+    def __init__(self, cfg: MPMConfig, mass: np.ndarray, vol: np.ndarray, device: str = "cpu"):
         wp.init()
         self.cfg = cfg
         self.device = wp.get_device(device)
@@ -307,8 +308,6 @@ class MPMSolver:
         )
         self.mass = wp.array(np.asarray(mass, np.float32), dtype=float, device=d)
         self.vol = wp.array(np.asarray(vol, np.float32), dtype=float, device=d)
-        ids = np.zeros(n, np.int32) if material_id is None else np.asarray(material_id, np.int32)
-        self.material_id = wp.array(ids, dtype=int, device=d)
         shape = (cfg.res + 1 + 2 * PAD,) * 3
         self.grid_mv = wp.zeros(shape, dtype=wp.vec4, device=d, requires_grad=True)
         self.grid_v = wp.zeros(shape, dtype=wp.vec3, device=d, requires_grad=True)

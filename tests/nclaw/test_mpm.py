@@ -181,3 +181,22 @@ def test_hand_written_adjoints_match_warp_generated_ones():
     for gen, hand in zip(grads[True], grads[False]):
         assert gen.abs().max() > 0
         torch.testing.assert_close(hand, gen, rtol=1e-4, atol=1e-5 * float(gen.abs().max()))
+
+
+def test_mesh_sampling_by_winding_number(tmp_path):
+    import trimesh
+
+    from meshsim.errors import MeshError
+    from meshsim.physics.mpm_sampling import sample_mesh, sample_sphere
+
+    path = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(subdivisions=3, radius=1.0).export(path)
+    from_mesh = sample_mesh(path, (0.5, 0.5, 0.5), 0.4, 0.02)
+    from_sphere = sample_sphere((0.5, 0.5, 0.5), 0.2, 0.02)
+    assert abs(len(from_mesh) - len(from_sphere)) < 0.03 * len(from_sphere)  # faceted sphere: slightly fewer
+    assert np.linalg.norm(from_mesh - 0.5, axis=1).max() <= 0.2 + 1e-6
+    open_mesh = trimesh.creation.icosphere(subdivisions=1)
+    open_mesh.update_faces(np.arange(len(open_mesh.faces)) > 0)
+    open_mesh.export(tmp_path / "open.obj")
+    with pytest.raises(MeshError, match="not watertight"):
+        sample_mesh(tmp_path / "open.obj", (0.5, 0.5, 0.5), 0.4, 0.02)
