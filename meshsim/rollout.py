@@ -106,10 +106,8 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
         raise OutputError(f"rollout output {out} is the input data file: choose another -o path")
     if not out.parent.is_dir():
         raise OutputError(f"folder {out.parent} does not exist: create it or choose another -o path")
-    if out.exists():
-        if not force:
-            raise OutputError(f"{out} exists: pass --force to replace it or choose another -o path")
-        os.remove(out)
+    if out.exists() and not force:
+        raise OutputError(f"{out} exists: pass --force to replace it or choose another -o path")
     sim, ckpt = load_model(checkpoint, resolve_device(device))
     written, seconds = [], []
     with TrajectoryFile(data) as source:
@@ -118,6 +116,10 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
         if unknown:
             shown = ", ".join(list(source.ids)[:8])
             raise DataFormatError(f"{data} has no trajectory {unknown[0]!r}; it holds: {shown}")
+        for traj_id in ids:  # a damaged input must not cost the user the file --force would replace
+            source.read(traj_id)
+        if out.exists():
+            os.remove(out)
         with TrajectoryWriter(out, rollout=True) as writer:
             for traj_id in ids:
                 traj = source.read(traj_id)
