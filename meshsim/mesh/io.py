@@ -95,7 +95,11 @@ def read_mesh_file(path: str | os.PathLike) -> tuple[Mesh, dict[str, int]]:
     counts: dict[str, int] = {}
     for block in data.cells:
         counts[block.type] = counts.get(block.type, 0) + len(block.data)
-    return from_meshio(data, str(path)), counts
+    try:
+        mesh = from_meshio(data, str(path))
+    except MeshError as err:  # name the file: the mesh checks only know point and cell numbers
+        raise MeshError(err if str(path) in str(err) else f"{path}: {err}") from None
+    return mesh, counts
 
 
 def write_mesh(mesh: Mesh, path: str | os.PathLike, file_format: str | None = None) -> None:
@@ -131,7 +135,10 @@ def _read_trimesh(path: Path) -> tuple[Mesh, dict[str, int]]:
         data = trimesh.load(path, process=False)
     except Exception as err:  # trimesh raises assorted types for unreadable files
         raise MeshError(f"{path}: cannot read mesh ({_first_line(err)}); check the file and its extension") from None
-    mesh = from_trimesh(data, str(path))
+    try:
+        mesh = from_trimesh(data, str(path))
+    except MeshError as err:
+        raise MeshError(err if str(path) in str(err) else f"{path}: {err}") from None
     return mesh, {"triangle": mesh.num_cells}
 
 
