@@ -7,6 +7,8 @@ shape's bounding box so a shape sampled twice gives the same particles.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +66,8 @@ def load_mesh(path: str | Path):
     if not path.is_file():
         raise MeshError(f"mesh file {path} not found: pass an existing .obj/.stl/.ply file")
     try:
-        mesh = trimesh.load(path, force="mesh")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            mesh = trimesh.load(path, force="mesh")  # meshio-backed formats print their own errors
     except Exception as err:  # trimesh raises many types for unreadable files
         raise MeshError(f"mesh file {path} cannot be read ({type(err).__name__}): export it as .obj or .stl") from None
     if len(mesh.faces) == 0 or not np.all(np.isfinite(mesh.vertices)):
