@@ -44,6 +44,13 @@ def generate_ground_truth(out: str, materials: Sequence[str], overrides: Sequenc
         configs = {"+".join(dict.fromkeys(b.material for b in cfg.bodies)): cfg}
     if not Path(out).parent.is_dir():
         raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist; create it first")
+    from meshsim.physics.mpm_sampling import load_mesh
+    from meshsim.scenarios.mpm_blob import BUILTIN_SHAPES, mesh_path
+
+    for cfg in configs.values():  # refuse unusable body meshes before the output file is created
+        for body in cfg.bodies:
+            if body.shape not in BUILTIN_SHAPES:
+                load_mesh(mesh_path(body.shape))
     done = {}
     with TrajectoryWriter(out, attrs={"creator_tool": "meshsim nclaw generate"}) as writer:
         for m, cfg in configs.items():
