@@ -1,0 +1,187 @@
+"""Every command refuses every bad input of the corpus (tests/reliability/corpus.py) with ONE line on stderr,
+exit code 2, no traceback, and leaves every file that existed before byte-for-byte and mtime untouched.
+
+Commands run in this process through `meshsim.cli.main` (the console script's entry point), so stderr is the
+command's whole stderr. Files that existed are fingerprinted (sha256 + mtime_ns) before and after each case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socketserver
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from meshsim.cli import main
+
+from .conftest import assert_one_error_line
+from .corpus import DEFECTIVE_MESHES, UNUSABLE_MESHES, write_checkpoints, write_hdf5, write_meshes
+
+
+def _fingerprint(*folders: Path) -> dict[str, tuple[str, int]]:
+    out = {}
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            for name in files:
+                p = Path(root) / name
+                out[str(p)] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+    return out
+
+
+def good_store(path: Path, num: int = 2, frames: int = 6) -> Path:
+    """A clamped 2-D strip swinging, with a small obstacle triangle moving down: a valid trajectory store."""
+    from meshsim.datasets import NodeType, Trajectory, TrajectoryWriter
+    from meshsim.mesh import rectangle
+
+    plate = rectangle((1.0, 0.3), (5, 2))
+    ball = np.array([[0.6, 0.5], [0.7, 0.5], [0.65, 0.6]])
+    pos = np.concatenate([plate.points[:, :2], ball]).astype(np.float32)
+    n = len(plate.points)
+    cells = np.concatenate([plate.cells, [[n, n + 1, n + 2]]]).astype(np.int32)
+    node_type = np.zeros(len(pos), np.int32)
+    node_type[:n][plate.points[:, 0] == plate.points[:, 0].min()] = int(NodeType.HANDLE)
+    node_type[n:] = int(NodeType.OBSTACLE)
+    t = np.arange(frames)[:, None]
+    with TrajectoryWriter(path) as w:
+        for k in range(num):
+            world = np.repeat(pos[None], frames, 0)
+            world[:, :n, 1] += (0.02 + 0.01 * k) * np.sin(0.5 * t) * pos[None, :n, 0] ** 2
+            world[:, n:, 1] -= 0.01 * t
+            stress = np.abs(world[..., 1] - pos[None, :, 1]) * 1e3
+            w.write(f"{k:05d}", Trajectory(cells=cells, mesh_pos=pos, node_type=node_type, world_pos=world,
+                                           dt=0.01, fields={"stress": stress.astype(np.float32)},
+                                           attrs={"density": 1000.0, "youngs_modulus": 1e6}))
+    return path
+
+
+TRAIN_YAML = """\
+train_data: [{data}]
+model: {{kind: mgn, latent: 8, mlp_layers: 1, blocks: 1, contact_radius: 0.05}}
+steps: 10
+checkpoint_interval: 10
+log_interval: 1
+device: cpu
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Good inputs, the corpus built from them, and a workspace of precious outputs that must never change."""
+    from meshsim.rollout import rollout_file
+    from meshsim.train.nclaw import NCLawTrainConfig, train_nclaw
+    from meshsim.train.trainer import train_from_file
+
+    root = tmp_path_factory.mktemp("corpus")
+    good = root / "good"
+    good.mkdir()
+    store = good_store(good / "store.h5")
+    (good / "train.yaml").write_text(TRAIN_YAML.format(data=store))
+    train_from_file(good / "train.yaml", run_dir=good / "run")
+    ckpt = good / "run" / "checkpoints" / "last.pt"
+    rollout = good / "rollout.h5"
+    rollout_file(ckpt, store, rollout, device="cpu")
+    assert main(["nclaw", "generate", "--out", str(good / "gt.h5"), "--material", "jelly", "--set", "steps=4",
+                 "--set", "spacing=0.1", "--set", "res=8"]) == 0
+    ncfg = NCLawTrainConfig(data=str(good / "gt.h5"), epochs=1, teacher_start=2, teacher_end=2, widths=[4])
+    train_nclaw(ncfg, good / "nrun", progress=False)
+    marker = root / "PAYLOAD_RAN"
+    precious = root / "precious"
+    precious.mkdir()
+    for name in ("out.h5", "out.vtkhdf", "report.json", "plot.png", "gen.h5"):
+        (precious / name).write_bytes(b"precious " + name.encode())
+    (precious / "a_file").write_text("a regular file: nothing can be created under it, not even by root")
+    return {
+        "root": root, "good": good, "store": store, "rollout": rollout, "ckpt": ckpt,
+        "nclaw_ckpt": good / "nrun" / "checkpoint.pt", "gt": good / "gt.h5", "marker": marker,
+        "precious": precious, "meshes": write_meshes(root / "meshes"),
+        "hdf5": write_hdf5(root / "hdf5", store, rollout),
+        "ckpts": write_checkpoints(root / "ckpts", ckpt, good / "nrun" / "checkpoint.pt", marker),
+    }
+
+
+@pytest.fixture
+def refuse(env, capsys, tally, monkeypatch):
+    """refuse(argv, *words): the command exits 2 with one line naming the words; nothing that existed changed."""
+
+    def served(self, *a, **k):  # `meshsim view` must refuse before it serves
+        raise AssertionError("the viewer started serving a bad file")
+
+    monkeypatch.setattr(socketserver.BaseServer, "serve_forever", served)
+
+    failures = []
+
+    def check(argv, *words, category="other"):
+        try:
+            return _check(argv, *words, category=category)
+        except AssertionError as err:  # collect every failing input, not only the first
+            failures.append(f"{[str(a) for a in argv]}: {str(err).splitlines()[0]}")
+            env["marker"].unlink(missing_ok=True)
+
+    def _check(argv, *words, category="other"):
+        before = _fingerprint(env["root"])
+        capsys.readouterr()
+        code = main([str(a) for a in argv])
+        out = capsys.readouterr()
+        line = assert_one_error_line(code, out.err, *words)
+        after = _fingerprint(env["root"])
+        changed = {k for k, v in before.items() if after.get(k) != v}
+        assert not changed, f"{argv} changed {changed}"
+        assert not env["marker"].exists(), "a checkpoint's pickled code ran"
+        tally[f"bad_input.{category}"] += 1
+        return line
+
+    yield check
+    assert not failures, f"{len(failures)} bad inputs not refused cleanly:\n" + "\n".join(failures)
+
+
+def test_unusable_meshes_are_refused_by_mesh_info_and_as_nclaw_body_shapes(env, refuse, tmp_path):
+    for name in UNUSABLE_MESHES:
+        path = env["meshes"][name]
+        refuse(["mesh", "info", path], path.name, category="mesh")
+        scene = tmp_path / f"{name}.yaml"
+        scene.write_text(f"steps: 2\nspacing: 0.1\nres: 8\nbodies:\n  - {{material: jelly, shape: '{path}', size: 0.3}}\n")
+        refuse(["nclaw", "generate", "--out", tmp_path / f"{name}.h5", "--material", "jelly", "--config", scene],
+               path.name, category="mesh")
+        assert not (tmp_path / f"{name}.h5").exists()
+
+
+def test_defective_meshes_are_named_by_mesh_info_and_refused_as_bodies(env, refuse, capsys, tally, tmp_path):
+    for name, (_, defect) in DEFECTIVE_MESHES.items():
+        path = env["meshes"][name]
+        assert main(["mesh", "info", "--json", str(path)]) == 0  # inspection is the tool's job: report, exit 0
+        import json
+
+        info = json.loads(capsys.readouterr().out)
+        assert info["defects"][defect], (name, info["defects"])
+        tally["bad_input.mesh_defects_reported"] += 1
+        scene = tmp_path / f"{name}.yaml"
+        scene.write_text(f"steps: 2\nspacing: 0.1\nres: 8\nbodies:\n  - {{material: jelly, shape: '{path}', size: 0.3}}\n")
+        refuse(["nclaw", "generate", "--out", tmp_path / f"{name}.h5", "--material", "jelly", "--config", scene],
+               path.name, category="mesh")
+
+
+def _hdf5_consumers(env, bad: Path, as_rollout: bool):
+    p = env["precious"]
+    yield ["data", "inspect", bad]
+    yield ["view", bad, "--no-browser"]
+    yield ["export", bad, "--format", "vtkhdf", "-o", p / "out.vtkhdf", "--force"]
+    if as_rollout:
+        yield ["eval", bad, "--json", p / "report.json", "--plot", p / "plot.png"]
+    else:
+        yield ["rollout", env["ckpt"], bad, "-o", p / "out.h5", "--force", "--device", "cpu"]
+
+
+def test_damaged_hdf5_files_are_refused_by_every_reader(env, refuse, tmp_path):
+    for name, (store_variant, rollout_variant, words) in env["hdf5"].items():
+        for path, as_rollout in ((store_variant, False), (rollout_variant, True)):
+            if path is None:
+                continue
+            for argv in _hdf5_consumers(env, path, as_rollout):
+                refuse(argv, path.name, *words, category="hdf5")
+        if store_variant is not None:
+            cfg = tmp_path / f"{name}.yaml"
+            cfg.write_text(TRAIN_YAML.format(data=store_variant))
+            refuse(["train", cfg, "--run-dir", tmp_path / f"run_{name}"], store_variant.name, category="hdf5")
