@@ -130,7 +130,8 @@ class DiffMPM:
         """Positions [steps, N, 3] after each step, and the final state.
 
         checkpoint > 0 recomputes each segment of that many steps in backward (memory ~ steps/checkpoint).
-        check_finite raises SimulationError naming the step (segment end) once positions stop being finite.
+        check_finite raises SimulationError naming the step (segment end) once v or F stop being finite
+        (positions are clamped to the box, so they stay finite even when the material blows up).
         """
         xs = []
         t = 0
@@ -144,6 +145,7 @@ class DiffMPM:
             state = MPMState(*rest)
             xs.append(seg)
             t += k
-            if check_finite and not torch.isfinite(state.x).all():
-                raise SimulationError(f"MPM state is not finite after step {t}: lower dt or the material stiffness")
+            if check_finite and not (torch.isfinite(state.v).all() and torch.isfinite(state.F).all()):
+                raise SimulationError(f"MPM state is not finite after step {t}: the material blew up (lower dt, "
+                                      "or check the material law)")
         return torch.cat(xs), state

@@ -131,11 +131,13 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
 
 
 def summarize(results: dict) -> dict:
-    """Per material: mean error of reconstruction and of all out-of-distribution cases (None if any diverged)."""
+    """Per material: mean error of reconstruction and of all out-of-distribution cases (None if any of them
+    diverged) and the number of diverged cases."""
     summary = {}
     for material, res in results["materials"].items():
         ood = [c["mse"] for s, cases in res.items() if s != "reconstruction" for c in cases.values()]
         rec = [c["mse"] for c in res.get("reconstruction", {}).values()]
         mean = lambda xs: None if not xs or any(x is None for x in xs) else float(np.mean(xs))  # noqa: E731
-        summary[material] = {"reconstruction": mean(rec), "ood": mean(ood)}
+        summary[material] = {"reconstruction": mean(rec), "ood": mean(ood),
+                             "diverged": sum(x is None for x in rec + ood)}
     return summary

@@ -200,3 +200,16 @@ def test_mesh_sampling_by_winding_number(tmp_path):
     open_mesh.export(tmp_path / "open.obj")
     with pytest.raises(MeshError, match="not watertight"):
         sample_mesh(tmp_path / "open.obj", (0.5, 0.5, 0.5), 0.4, 0.02)
+
+
+def test_blown_up_material_is_reported_with_its_step(cube):
+    from meshsim.errors import SimulationError
+
+    class Exploding(Corotated):
+        def stress(self, F):
+            return torch.full_like(F, 1e38) * F  # overflows to inf within a few steps
+
+    x, m, vol = cube
+    sim = DiffMPM(MPMConfig(res=12), m, vol)
+    with torch.no_grad(), pytest.raises(SimulationError, match="not finite after step"):
+        sim.rollout(MPMState.at_rest(x), Exploding(), 20, checkpoint=5, check_finite=True)
