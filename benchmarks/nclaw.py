@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small scenes and few epochs (minutes, not hours)")
     parser.add_argument("--materials", nargs="+", default=list(MATERIALS))
     parser.add_argument("--work", help="folder for data and runs (default: a temporary folder)")
+    parser.add_argument("--epochs", type=int, help="override the number of training epochs")
+    parser.add_argument("--steps", type=int, help="override the MPM steps of the training trajectory")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from meshsim.scenarios.mpm_generate import generate_ground_truth
@@ -65,6 +67,10 @@ def main() -> None:
         train = {"epochs": 100, "teacher_start": 25, "teacher_end": 200, "lr": 1e-2, "lr_plastic": 1e-2}
         eval_kw = {"seeds": (1, 7, 8)}
         timing_steps = 1000
+    if args.epochs:
+        train["epochs"] = args.epochs
+    if args.steps:
+        scene[0] = f"steps={args.steps}"
     work = Path(args.work or tempfile.mkdtemp(prefix="nclaw_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / "gt.h5"
@@ -91,6 +97,8 @@ def main() -> None:
     ratios = [r["plain_over_nclaw_ood"] for r in table.values()]
     print(json.dumps({
         "quick": args.quick,
+        "epochs": train["epochs"],
+        "train_scene": scene,
         "work": str(work),
         "materials": table,
         "epoch_seconds_1k_particles_1k_steps": epoch_1k,
