@@ -68,6 +68,9 @@ class ImpactPlateConfig:
             raise ConfigError("impact-plate-2d: impact_position is a fraction of the plate length in (0, 1)")
         if not (-80 <= self.impact_angle[0] and self.impact_angle[1] <= 80):
             raise ConfigError("impact-plate-2d: impact_angle must lie in [-80, 80] degrees")
+        if not 0 < self.cfl <= 1 or min(self.friction, self.contact_damping, self.stiffness_damping) < 0:
+            raise ConfigError("impact-plate-2d: need 0 < cfl <= 1 and friction, contact_damping, stiffness_damping "
+                              f">= 0, got cfl={self.cfl}, friction={self.friction}")
 
 
 def sample_parameters(cfg: ImpactPlateConfig, seed: int) -> dict:
