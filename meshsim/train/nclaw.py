@@ -199,7 +199,11 @@ def load_checkpoint(path: str | Path) -> dict:
 def model_from_checkpoint(ckpt: dict):
     cfg = from_dict(NCLawTrainConfig, ckpt["config"], where="checkpoint config")
     model = build_material_model(cfg)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, TypeError) as err:  # weights of another architecture, or none
+        raise CheckpointError(f"checkpoint weights do not fit its config ({type(err).__name__}): "
+                              "retrain it with `meshsim nclaw train`") from None
     model.requires_grad_(False)
     return model, cfg
 
