@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import socketserver
 from pathlib import Path
 
@@ -90,8 +91,9 @@ def env(tmp_path_factory):
     marker = root / "PAYLOAD_RAN"
     precious = root / "precious"
     precious.mkdir()
-    for name in ("out.h5", "out.vtkhdf", "report.json", "plot.png", "gen.h5"):
+    for name in ("out.h5", "out.vtkhdf", "report.json", "plot.png"):
         (precious / name).write_bytes(b"precious " + name.encode())
+    shutil.copyfile(store, precious / "gen.h5")
     (precious / "a_file").write_text("a regular file: nothing can be created under it, not even by root")
     return {
         "root": root, "good": good, "store": store, "rollout": rollout, "ckpt": ckpt,
@@ -185,3 +187,124 @@ def test_damaged_hdf5_files_are_refused_by_every_reader(env, refuse, tmp_path):
             cfg = tmp_path / f"{name}.yaml"
             cfg.write_text(TRAIN_YAML.format(data=store_variant))
             refuse(["train", cfg, "--run-dir", tmp_path / f"run_{name}"], store_variant.name, category="hdf5")
+
+
+PYTHON_TAG = "!!python/object/apply:os.system ['touch {marker}']\n"
+
+
+def test_bad_configs_are_refused_by_train_generate_and_nclaw(env, refuse, tmp_path):
+    marker = env["marker"]
+    good_yaml = TRAIN_YAML.format(data=env["store"])
+    yamls = {  # train recipes: unknown key, wrong type, impossible values, broken or hostile YAML
+        "unknown_key": (good_yaml + "stepz: 3\n", "stepz"),
+        "wrong_type": (good_yaml.replace("steps: 10", "steps: many"), "steps"),
+        "negative_steps": (good_yaml.replace("steps: 10", "steps: -3"), "steps"),
+        "negative_lr": (good_yaml + "optim: {lr: -0.001}\n", "lr"),
+        "zero_batch": (good_yaml + "batch_size: 0\n", "batch_size"),
+        "nested_unknown": (good_yaml.replace("kind: mgn", "kind: mgn, latnet: 3"), "latnet"),
+        "unknown_model_kind": (good_yaml.replace("kind: mgn", "kind: transformer"), "kind"),
+        "yaml_syntax": ("train_data: [a\nsteps: {\n", "yaml"),
+        "yaml_list": ("- 1\n- 2\n", "mapping"),
+        "python_tag": ("steps: " + PYTHON_TAG.format(marker=marker), ""),
+    }
+    for name, (text, word) in yamls.items():
+        cfg = tmp_path / f"train_{name}.yaml"
+        cfg.write_text(text)
+        refuse(["train", cfg, "--run-dir", tmp_path / f"run_{name}"], *([word] if word else []), category="config")
+        assert not (tmp_path / f"run_{name}" / "checkpoints").exists()
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(good_yaml)
+    for override, word in [("steps=-1", "steps"), ("model.latent=0", "latent"), ("optim.lr=abc", "lr"),
+                           ("model.bogus=1", "bogus"), ("seed=1.5", "seed"), ("device=tpu", "device")]:
+        refuse(["train", cfg, override, "--run-dir", tmp_path / "run_o"], word, category="config")
+
+    gen = env["precious"] / "gen.h5"  # an existing, valid store: a refused command must leave it as it is
+    scene = tmp_path / "scene.yaml"
+    for args, word in [
+        (["youngs_modulus=[-1e9,1e9]"], "youngs_modulus"), (["poisson_ratio=[0.5,0.5]"], "poisson"),
+        (["poisson_ratio=[0.3,0.7]"], "poisson"), (["density=[0,1000]"], "density"), (["duration=-1"], "duration"),
+        (["num_frames=0"], "num_frames"), (["cells_x=abc"], "cells_x"), (["cfl=0"], "cfl"), (["bogus=1"], "bogus"),
+        (["friction=-1"], "friction"), (["ball_radius=[0.02]"], "ball_radius"),
+    ]:
+        refuse(["generate", "impact-plate-2d", "--num", "1", "--out", gen, *args], word, category="config")
+    scene.write_text("material: " + PYTHON_TAG.format(marker=marker))
+    refuse(["generate", "impact-plate-2d", "--num", "1", "--out", gen, "--config", scene], category="config")
+    scene.write_text("cells_y: -2\n")
+    refuse(["generate", "impact-plate-2d", "--num", "1", "--out", gen, "--config", scene], "cells_y",
+           category="config")
+
+    nclaw_out = tmp_path / "n.h5"
+    for sets, word in [(["dt=-1e-4"], "dt"), (["dt=0"], "dt"), (["spacing=0"], "spacing"), (["steps=-5"], "steps"),
+                       (["res=abc"], "res"), (["colour=red"], "colour"), (["gravity=[1]"], "gravity"),
+                       (["wall=bouncy"], "wall")]:
+        refuse(["nclaw", "generate", "--out", nclaw_out, "--material", "jelly", *[f"--set={s}" for s in sets]],
+               word, category="config")
+        assert not nclaw_out.exists()
+    scene.write_text("res: " + PYTHON_TAG.format(marker=marker))
+    refuse(["nclaw", "generate", "--out", nclaw_out, "--material", "jelly", "--config", scene], category="config")
+    run = tmp_path / "nrun"
+    for sets, word in [(["epochs=0"], "epochs"), (["lr=-1"], "lr"), (["widths=[0]"], "widths"),
+                       (["teacher_start=5", "teacher_end=2"], "teacher"), (["bogus=1"], "bogus"),
+                       (["trajectory=nope"], "nope"), (["frames=1"], "frames"), (["update=never"], "update")]:
+        refuse(["nclaw", "train", "--data", env["gt"], "--out", run, *[f"--set={s}" for s in sets]], word,
+               category="config")
+    scene.write_text("epochs: " + PYTHON_TAG.format(marker=marker))
+    refuse(["nclaw", "train", "--data", env["gt"], "--out", run, "--config", scene], category="config")
+    assert not (run / "checkpoint.pt").exists()
+
+
+def test_hostile_and_foreign_checkpoints_are_refused_and_never_executed(env, refuse, tmp_path):
+    import shutil
+
+    p = env["precious"]
+    resume_run = tmp_path / "resume"
+    shutil.copytree(env["good"] / "run", resume_run)
+    cfg = env["good"] / "train.yaml"
+    for name, path in env["ckpts"].items():
+        words = [] if name.startswith("nclaw_") else [path.name]
+        if name != "hcmt_for_nclaw.pt":  # every other file is bad for the learned simulators
+            refuse(["rollout", path, env["store"], "-o", p / "out.h5", "--force", "--device", "cpu"], *words,
+                   category="checkpoint")
+            # a hostile last.pt in a run folder: --resume must refuse it without running it
+            shutil.copyfile(path, resume_run / "checkpoints" / "last.pt")
+            refuse(["train", cfg, "--resume", "--run-dir", resume_run, "steps=20"], category="checkpoint")
+        if name != "nclaw_for_hcmt.pt":  # ... and every other file is bad for NCLaw
+            refuse(["nclaw", "eval", "--checkpoint", path, "--out", p / "report.json", "--steps", "2",
+                    "--suite", "reconstruction"], category="checkpoint")
+
+
+def test_missing_inputs_and_unwritable_outputs(env, refuse, tmp_path):
+    p, missing = env["precious"], tmp_path / "no_such_file"
+    under_file = p / "a_file"  # a regular file: no folder can be created below it, whatever the permissions
+    cfg = env["good"] / "train.yaml"
+    cases = [
+        (["mesh", "info", missing], "no_such_file"),
+        (["data", "inspect", missing], "no_such_file"),
+        (["rollout", missing, env["store"], "-o", p / "out.h5", "--force"], "no_such_file"),
+        (["rollout", env["ckpt"], missing, "-o", p / "out.h5", "--force"], "no_such_file"),
+        (["eval", missing], "no_such_file"),
+        (["view", missing, "--no-browser"], "no_such_file"),
+        (["export", missing, "--format", "vtkhdf"], "no_such_file"),
+        (["render", missing, "-o", tmp_path / "v.mp4"], "no_such_file"),
+        (["train", missing], "no_such_file"),
+        (["generate", "impact-plate-2d", "--out", p / "gen.h5", "--config", missing], "no_such_file"),
+        (["nclaw", "train", "--data", missing, "--out", tmp_path / "r"], "no_such_file"),
+        (["nclaw", "eval", "--checkpoint", missing], "no_such_file"),
+        (["data", "import", missing, "-o", tmp_path / "imp.h5"], "no_such_file"),
+        (["generate", "impact-plate-2d", "--num", "1", "--out", under_file / "g.h5"], "a_file"),
+        (["rollout", env["ckpt"], env["store"], "-o", under_file / "r.h5"], "a_file"),
+        (["rollout", env["ckpt"], env["store"], "-o", p], "precious"),  # an existing folder is not a file
+        (["eval", env["rollout"], "--json", under_file / "r.json"], "a_file"),
+        (["eval", env["rollout"], "--plot", under_file / "r.png"], "a_file"),
+        (["export", env["rollout"], "--format", "vtkhdf", "-o", under_file / "x.vtkhdf"], "a_file"),
+        (["export", env["rollout"], "--format", "pvd", "-o", under_file / "x.pvd"], "a_file"),
+        (["train", cfg, "--run-dir", under_file / "run"], "a_file"),
+        (["nclaw", "generate", "--out", under_file / "n.h5", "--material", "jelly"], "a_file"),
+        (["nclaw", "train", "--data", env["gt"], "--out", under_file / "r"], "a_file"),
+        (["nclaw", "eval", "--checkpoint", env["nclaw_ckpt"], "--out", under_file / "m.json", "--steps", "2",
+          "--suite", "reconstruction"], "a_file"),
+        (["render", env["rollout"], "-o", under_file / "v.mp4"], "a_file"),
+        (["data", "import", env["good"], "-o", under_file / "imp.h5"], ""),
+    ]
+    for argv, word in cases:
+        refuse(argv, *([word] if word else []), category="path")
