@@ -58,7 +58,9 @@ def launch_many(kernel, jobs: list, device: torch.device) -> None:
         launch(kernel, jobs[0][0], jobs[0][1], device)
         return
     _init()
-    kernel.module.load(wp.device_from_torch(device))  # compile or load once, before the threads start
+    # Compile or load once, before the threads start, with the block size wp.launch uses (part of the
+    # module hash: another value would compile a second copy).
+    kernel.module.load(wp.device_from_torch(device), 1 if device.type == "cpu" else 256)
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads() - 1), thread_name_prefix="meshsim-warp")
     pending = [_pool.submit(launch, kernel, dim, inputs, device) for dim, inputs in jobs[1:]]

@@ -219,11 +219,14 @@ def neighbours(
     prune = wp.isfinite(cell)
     slack = wp.float64(1e-6) * cell
     reach_sq = radius_sq * wp.float64(1.0 + 1e-9)
-    z_reach = int(1)
+    # Loop bounds are variables on purpose: constant ranges would be unrolled into 9 copies of the
+    # candidate loop, and the bigger code runs slower.
+    reach = int(1)
+    z_reach = reach
     if dim == 2:
         z_reach = 0
-    for dx in range(-1, 2):
-        for dy in range(-1, 2):
+    for dx in range(-reach, reach + 1):
+        for dy in range(-reach, reach + 1):
             for dz in range(-z_reach, z_reach + 1):
                 c = vec3l(ct[0] + wp.int64(dx), ct[1] + wp.int64(dy), ct[2] + wp.int64(dz))
                 if prune and cell_gap_sq(pt, c, lo, cell, slack) >= reach_sq:
