@@ -57,7 +57,8 @@ def main() -> None:
     wp.to_torch(solver.F, requires_grad=False).copy_(torch.eye(3).expand(n, 3, 3))
     wp.to_torch(solver.tau, requires_grad=False).normal_(std=10.0)
     wp.to_torch(solver.x1.grad, requires_grad=False).normal_()
-    (fwd, fwd_cpu), (bwd, bwd_cpu) = _median_seconds(solver.step, reps, inner), _median_seconds(solver.backward, reps, inner)
+    fwd, fwd_cpu = _median_seconds(solver.step, reps, inner)
+    bwd, bwd_cpu = _median_seconds(solver.backward, reps, inner)
     print(f"warp step {fwd * 1e3:.2f} ms, backward {bwd * 1e3:.2f} ms ({n} particles, {args.res}^3)")
 
     sim = DiffMPM(cfg, 1000 * vol, vol, device=args.device)
