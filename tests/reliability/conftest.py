@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 _TALLY: Counter = Counter()
@@ -107,3 +108,55 @@ def zygote():
     z = Zygote()
     yield z
     z.close()
+
+
+def good_store(path: Path, num: int = 2, frames: int = 10) -> Path:
+    """A clamped 2-D strip swinging, with a small obstacle triangle moving down: a valid trajectory store."""
+    from meshsim.datasets import NodeType, Trajectory, TrajectoryWriter
+    from meshsim.mesh import rectangle
+
+    plate = rectangle((1.0, 0.3), (5, 2))
+    ball = np.array([[0.6, 0.5], [0.7, 0.5], [0.65, 0.6]])
+    pos = np.concatenate([plate.points[:, :2], ball]).astype(np.float32)
+    n = len(plate.points)
+    cells = np.concatenate([plate.cells, [[n, n + 1, n + 2]]]).astype(np.int32)
+    node_type = np.zeros(len(pos), np.int32)
+    node_type[:n][plate.points[:, 0] == plate.points[:, 0].min()] = int(NodeType.HANDLE)
+    node_type[n:] = int(NodeType.OBSTACLE)
+    t = np.arange(frames)[:, None]
+    with TrajectoryWriter(path) as w:
+        for k in range(num):
+            world = np.repeat(pos[None], frames, 0)
+            world[:, :n, 1] += (0.02 + 0.01 * k) * np.sin(0.5 * t) * pos[None, :n, 0] ** 2
+            world[:, n:, 1] -= 0.01 * t
+            stress = np.abs(world[..., 1] - pos[None, :, 1]) * 1e3
+            w.write(f"{k:05d}", Trajectory(cells=cells, mesh_pos=pos, node_type=node_type, world_pos=world,
+                                           dt=0.01, fields={"stress": stress.astype(np.float32)},
+                                           attrs={"density": 1000.0, "youngs_modulus": 1e6}))
+    return path
+
+
+TRAIN_YAML = """\
+train_data: [{data}]
+model: {{kind: mgn, latent: 8, mlp_layers: 1, blocks: 1, contact_radius: 0.05}}
+steps: 20
+checkpoint_interval: 20
+log_interval: 1
+device: cpu
+"""
+
+
+
+@pytest.fixture(scope="session")
+def good_inputs(tmp_path_factory):
+    """A valid store, a tiny MGN trained on it (last.pt) and its rollout file: what the bad inputs are made from."""
+    from meshsim.rollout import rollout_file
+    from meshsim.train.trainer import train_from_file
+
+    folder = tmp_path_factory.mktemp("good")
+    store = good_store(folder / "store.h5")
+    (folder / "train.yaml").write_text(TRAIN_YAML.format(data=store))
+    train_from_file(folder / "train.yaml", run_dir=folder / "run")
+    ckpt = folder / "run" / "checkpoints" / "last.pt"
+    rollout_file(ckpt, store, folder / "rollout.h5", device="cpu")
+    return {"folder": folder, "store": store, "ckpt": ckpt, "rollout": folder / "rollout.h5"}

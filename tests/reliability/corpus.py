@@ -25,14 +25,16 @@ def _meshio(path, points, blocks):
     meshio.write(path, meshio.Mesh(points, blocks))
 
 
+ONE_TRIANGLE = [("triangle", [[0, 1, 2]])]
+
 UNUSABLE_MESHES = {
     # name -> writer(path); files that no command can use: the reader must refuse them
     "empty_file.msh": lambda p: p.write_bytes(b""),
     "binary_garbage.stl": lambda p: p.write_bytes(os.urandom(300)),
     "no_cells.vtu": lambda p: _meshio(p, SQUARE, []),
     "no_points.obj": lambda p: p.write_text("# nothing\n"),
-    "nan_point.vtu": lambda p: _meshio(p, np.array([[0, 0, 0], [1, 0, 0], [0, np.nan, 0]]), [("triangle", [[0, 1, 2]])]),
-    "inf_point.vtu": lambda p: _meshio(p, np.array([[0, 0, 0], [np.inf, 0, 0], [0, 1, 0]]), [("triangle", [[0, 1, 2]])]),
+    "nan_point.vtu": lambda p: _meshio(p, np.array([[0, 0, 0], [1, 0, 0], [0, np.nan, 0]]), ONE_TRIANGLE),
+    "inf_point.vtu": lambda p: _meshio(p, np.array([[0, 0, 0], [np.inf, 0, 0], [0, 1, 0]]), ONE_TRIANGLE),
     "index_out_of_range.vtu": lambda p: _meshio(p, SQUARE, [("triangle", [[0, 1, 9]])]),
     "negative_index.obj": lambda p: p.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 7\n"),
     "only_lines.vtu": lambda p: _meshio(p, SQUARE, [("line", [[0, 1], [1, 2]])]),

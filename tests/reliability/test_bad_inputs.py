@@ -13,12 +13,11 @@ import shutil
 import socketserver
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from meshsim.cli import main
 
-from .conftest import assert_one_error_line
+from .conftest import TRAIN_YAML, assert_one_error_line
 from .corpus import DEFECTIVE_MESHES, UNUSABLE_MESHES, write_checkpoints, write_hdf5, write_meshes
 
 
@@ -32,58 +31,15 @@ def _fingerprint(*folders: Path) -> dict[str, tuple[str, int]]:
     return out
 
 
-def good_store(path: Path, num: int = 2, frames: int = 6) -> Path:
-    """A clamped 2-D strip swinging, with a small obstacle triangle moving down: a valid trajectory store."""
-    from meshsim.datasets import NodeType, Trajectory, TrajectoryWriter
-    from meshsim.mesh import rectangle
-
-    plate = rectangle((1.0, 0.3), (5, 2))
-    ball = np.array([[0.6, 0.5], [0.7, 0.5], [0.65, 0.6]])
-    pos = np.concatenate([plate.points[:, :2], ball]).astype(np.float32)
-    n = len(plate.points)
-    cells = np.concatenate([plate.cells, [[n, n + 1, n + 2]]]).astype(np.int32)
-    node_type = np.zeros(len(pos), np.int32)
-    node_type[:n][plate.points[:, 0] == plate.points[:, 0].min()] = int(NodeType.HANDLE)
-    node_type[n:] = int(NodeType.OBSTACLE)
-    t = np.arange(frames)[:, None]
-    with TrajectoryWriter(path) as w:
-        for k in range(num):
-            world = np.repeat(pos[None], frames, 0)
-            world[:, :n, 1] += (0.02 + 0.01 * k) * np.sin(0.5 * t) * pos[None, :n, 0] ** 2
-            world[:, n:, 1] -= 0.01 * t
-            stress = np.abs(world[..., 1] - pos[None, :, 1]) * 1e3
-            w.write(f"{k:05d}", Trajectory(cells=cells, mesh_pos=pos, node_type=node_type, world_pos=world,
-                                           dt=0.01, fields={"stress": stress.astype(np.float32)},
-                                           attrs={"density": 1000.0, "youngs_modulus": 1e6}))
-    return path
-
-
-TRAIN_YAML = """\
-train_data: [{data}]
-model: {{kind: mgn, latent: 8, mlp_layers: 1, blocks: 1, contact_radius: 0.05}}
-steps: 10
-checkpoint_interval: 10
-log_interval: 1
-device: cpu
-"""
-
-
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, good_inputs):
     """Good inputs, the corpus built from them, and a workspace of precious outputs that must never change."""
-    from meshsim.rollout import rollout_file
     from meshsim.train.nclaw import NCLawTrainConfig, train_nclaw
-    from meshsim.train.trainer import train_from_file
 
     root = tmp_path_factory.mktemp("corpus")
     good = root / "good"
-    good.mkdir()
-    store = good_store(good / "store.h5")
-    (good / "train.yaml").write_text(TRAIN_YAML.format(data=store))
-    train_from_file(good / "train.yaml", run_dir=good / "run")
-    ckpt = good / "run" / "checkpoints" / "last.pt"
-    rollout = good / "rollout.h5"
-    rollout_file(ckpt, store, rollout, device="cpu")
+    shutil.copytree(good_inputs["folder"], good)  # a private copy: the corpus folder is fingerprinted as a whole
+    store, ckpt, rollout = good / "store.h5", good / "run" / "checkpoints" / "last.pt", good / "rollout.h5"
     assert main(["nclaw", "generate", "--out", str(good / "gt.h5"), "--material", "jelly", "--set", "steps=4",
                  "--set", "spacing=0.1", "--set", "res=8"]) == 0
     ncfg = NCLawTrainConfig(data=str(good / "gt.h5"), epochs=1, teacher_start=2, teacher_end=2, widths=[4])
@@ -139,12 +95,15 @@ def refuse(env, capsys, tally, monkeypatch):
     assert not failures, f"{len(failures)} bad inputs not refused cleanly:\n" + "\n".join(failures)
 
 
+SCENE_WITH_BODY = "steps: 2\nspacing: 0.1\nres: 8\nbodies:\n  - {{material: jelly, shape: '{path}', size: 0.3}}\n"
+
+
 def test_unusable_meshes_are_refused_by_mesh_info_and_as_nclaw_body_shapes(env, refuse, tmp_path):
     for name in UNUSABLE_MESHES:
         path = env["meshes"][name]
         refuse(["mesh", "info", path], path.name, category="mesh")
         scene = tmp_path / f"{name}.yaml"
-        scene.write_text(f"steps: 2\nspacing: 0.1\nres: 8\nbodies:\n  - {{material: jelly, shape: '{path}', size: 0.3}}\n")
+        scene.write_text(SCENE_WITH_BODY.format(path=path))
         refuse(["nclaw", "generate", "--out", tmp_path / f"{name}.h5", "--material", "jelly", "--config", scene],
                path.name, category="mesh")
         assert not (tmp_path / f"{name}.h5").exists()
@@ -160,7 +119,7 @@ def test_defective_meshes_are_named_by_mesh_info_and_refused_as_bodies(env, refu
         assert info["defects"][defect], (name, info["defects"])
         tally["bad_input.mesh_defects_reported"] += 1
         scene = tmp_path / f"{name}.yaml"
-        scene.write_text(f"steps: 2\nspacing: 0.1\nres: 8\nbodies:\n  - {{material: jelly, shape: '{path}', size: 0.3}}\n")
+        scene.write_text(SCENE_WITH_BODY.format(path=path))
         refuse(["nclaw", "generate", "--out", tmp_path / f"{name}.h5", "--material", "jelly", "--config", scene],
                path.name, category="mesh")
 
@@ -197,8 +156,8 @@ def test_bad_configs_are_refused_by_train_generate_and_nclaw(env, refuse, tmp_pa
     good_yaml = TRAIN_YAML.format(data=env["store"])
     yamls = {  # train recipes: unknown key, wrong type, impossible values, broken or hostile YAML
         "unknown_key": (good_yaml + "stepz: 3\n", "stepz"),
-        "wrong_type": (good_yaml.replace("steps: 10", "steps: many"), "steps"),
-        "negative_steps": (good_yaml.replace("steps: 10", "steps: -3"), "steps"),
+        "wrong_type": (good_yaml.replace("steps: 20", "steps: many"), "steps"),
+        "negative_steps": (good_yaml.replace("steps: 20", "steps: -3"), "steps"),
         "negative_lr": (good_yaml + "optim: {lr: -0.001}\n", "lr"),
         "zero_batch": (good_yaml + "batch_size: 0\n", "batch_size"),
         "nested_unknown": (good_yaml.replace("kind: mgn", "kind: mgn, latnet: 3"), "latnet"),
@@ -267,7 +226,7 @@ def test_hostile_and_foreign_checkpoints_are_refused_and_never_executed(env, ref
                    category="checkpoint")
             # a hostile last.pt in a run folder: --resume must refuse it without running it
             shutil.copyfile(path, resume_run / "checkpoints" / "last.pt")
-            refuse(["train", cfg, "--resume", "--run-dir", resume_run, "steps=20"], category="checkpoint")
+            refuse(["train", cfg, "--resume", "--run-dir", resume_run, "steps=40"], "last.pt", category="checkpoint")
         if name != "nclaw_for_hcmt.pt":  # ... and every other file is bad for NCLaw
             refuse(["nclaw", "eval", "--checkpoint", path, "--out", p / "report.json", "--steps", "2",
                     "--suite", "reconstruction"], category="checkpoint")

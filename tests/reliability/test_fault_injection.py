@@ -73,7 +73,7 @@ def test_generate_survives_sigkill_and_resumes_bit_equal(generated, zygote, tall
         cwd.mkdir()
         out = cwd / "ref.h5"
 
-        def check(partial):
+        def check(partial, out=out):
             if not out.exists():
                 return
             got = _store_arrays(out)  # opens and validates every trajectory in the file
@@ -137,10 +137,10 @@ def test_train_survives_sigkill_and_resumes_bit_equal(generated, zygote, tally, 
         cwd.mkdir()
         run = cwd / "run"
 
-        def argv():  # docs/training.md: restart with --resume once a checkpoint exists
+        def argv(run=run):  # docs/training.md: restart with --resume once a checkpoint exists
             return [*base, str(run), *(["--resume"] if (run / "checkpoints" / "last.pt").exists() else [])]
 
-        def check(partial):
+        def check(partial, run=run):
             ckpts, rows = _train_outputs(run)
             if "last.pt" in ckpts:
                 assert ckpts["last.pt"]["step"] <= len(rows) + 1
@@ -183,12 +183,12 @@ def test_nclaw_train_survives_sigkill_and_resumes_bit_equal(nclaw_data, zygote, 
         cwd.mkdir()
         run = cwd / "run"
 
-        def check(partial):
+        def check(partial, run=run):
             if (run / "checkpoint.pt").exists():
                 ckpt = load_checkpoint(run / "checkpoint.pt")  # weights_only load: opens and validates
                 assert 1 <= ckpt["epoch"] <= 6
 
-        _restart_loop(zygote, tally, "nclaw_train", lambda: argv_in(run), cwd, check, seconds, seed)
+        _restart_loop(zygote, tally, "nclaw_train", lambda run=run: argv_in(run), cwd, check, seconds, seed)
         got = load_checkpoint(run / "checkpoint.pt")
         assert got["epoch"] == ref["epoch"] == 6
         for key, value in ref["model"].items():
