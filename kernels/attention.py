@@ -66,6 +66,8 @@ def edge_attention(q, k, v, edge_bias, edge_gate, senders, receivers, num_nodes,
         csr = receiver_csr(senders, receivers, num_nodes)
     elif not isinstance(csr, ReceiverCSR) or csr.num_nodes != num_nodes or csr.num_edges != num_edges:
         raise ValueError("csr does not match this graph: build it with receiver_csr(senders, receivers, num_nodes)")
+    if csr.row_ptr.device != q.device:
+        raise ValueError(f"the edges are on {csr.row_ptr.device} but q is on {q.device}: move them to one device")
     if num_edges and (int(csr.senders.min()) < 0 or int(csr.senders.max()) >= k.shape[0]):
         raise ValueError(f"senders must lie in [0, {k.shape[0]}) (rows of k and v)")
 
@@ -85,13 +87,17 @@ class _EdgeAttention(torch.autograd.Function):
         n, heads, dim = q.shape
         out = torch.empty_like(q) if n and csr.num_edges else torch.zeros_like(q)  # kernels write every row
         logsumexp = q.new_zeros((n, heads)) if mode == "softmax" else None
+        parts = _parts(q, csr)
         if n and csr.num_edges:
             graph = _graph_args(q, k, v, bias, gate, csr, mode)
-            if mode == "hcmt":
-                _run(ak.HCMT_FORWARD, q, csr, lambda part: graph + [part, dim // 8, scale, _vec(out)])
-            else:
-                _run(ak.SOFTMAX_FORWARD, q, csr, lambda part: graph + [part, dim // 8, scale, _vec(out), logsumexp])
-        ctx.mode, ctx.scale, ctx.csr = mode, scale, csr
+
+            def args(first, index):
+                tail = [_vec(out)] if mode == "hcmt" else [_vec(out), logsumexp]
+                return graph + [first, dim // 8, scale] + tail
+
+            table = ak.HCMT_FORWARD if mode == "hcmt" else ak.SOFTMAX_FORWARD
+            _launch_parts(table[_WARP_DTYPES[q.dtype]], q, parts, args)
+        ctx.mode, ctx.scale, ctx.csr, ctx.parts = mode, scale, csr, parts
         ctx.save_for_backward(q, k, v, bias, gate, out, logsumexp)
         return out
 
@@ -102,8 +108,7 @@ class _EdgeAttention(torch.autograd.Function):
         grad_q = torch.zeros_like(q)
         # Every edge lies in exactly one receiver's row, so the kernels write every entry of these two.
         grad_bias, grad_gate = torch.empty_like(bias), torch.empty_like(gate)
-        csr, mode, scale = ctx.csr, ctx.mode, ctx.scale
-        parts = _parts(q, csr)
+        csr, mode, scale, parts = ctx.csr, ctx.mode, ctx.scale, ctx.parts
         # grad_k, grad_v are scattered to senders: one zeroed pair per parallel range, summed at the end.
         scatter = [(torch.zeros_like(k), torch.zeros_like(v)) for _ in parts]
         if q.shape[0] and csr.num_edges:
@@ -111,11 +116,11 @@ class _EdgeAttention(torch.autograd.Function):
             go = _vec(grad_out.contiguous())
             chunks = q.shape[2] // 8
 
-            def args(part, index):
+            def args(first, index):
                 grads = [go, _vec(grad_q), _vec(scatter[index][0]), _vec(scatter[index][1])]
                 if mode == "hcmt":
-                    return graph + [part[0], chunks, scale] + grads + [_vec(grad_bias), _vec(grad_gate)]
-                return graph + [part[0], chunks, scale, _vec(out), logsumexp] + grads + [grad_bias, _vec(grad_gate)]
+                    return graph + [first, chunks, scale] + grads + [_vec(grad_bias), _vec(grad_gate)]
+                return graph + [first, chunks, scale, _vec(out), logsumexp] + grads + [grad_bias, _vec(grad_gate)]
 
             table = ak.HCMT_BACKWARD if mode == "hcmt" else ak.SOFTMAX_BACKWARD
             _launch_parts(table[_WARP_DTYPES[q.dtype]], q, parts, args)
@@ -144,12 +149,9 @@ def _parts(q, csr):
 
 
 def _launch_parts(kernel, q, parts, args):
-    jobs = [((count, q.shape[1]), args((first, count), index)) for index, (first, count) in enumerate(parts)]
+    """One launch per receiver range, threads (count, H); `args(first, index)` gives its inputs."""
+    jobs = [((count, q.shape[1]), args(first, index)) for index, (first, count) in enumerate(parts)]
     launch_many(kernel, jobs, q.device)
-
-
-def _run(table, q, csr, args):
-    _launch_parts(table[_WARP_DTYPES[q.dtype]], q, _parts(q, csr), lambda part, index: args(part[0]))
 
 
 def _vec(x: torch.Tensor):
