@@ -106,11 +106,14 @@ def train_and_evaluate(kind: str, stores: dict, run: Path, budget: float, quick:
     from meshsim.train.logging import read_metrics
     from meshsim.train.trainer import train
 
+    # Warm-up and validation scaled to a budget of minutes, not the recipe's hours: 10 warm-up steps, validation
+    # every 200 steps and at the end (best.pt), the same for both models.
     overrides = [f"train_data=[{stores['train']}]", f"valid_data=[{stores['valid']}]", "steps=100000000",
-                 f"time_limit_minutes={budget}", f"device={device}", "log_interval=10"]
+                 f"time_limit_minutes={budget}", f"device={device}", "log_interval=10", "warmup_steps=10",
+                 "val_interval=200", "checkpoint_interval=200", "val_rollouts=2"]
     if quick:
         overrides += ["model.latent=32", "model.levels=2", "model.blocks=3", "warmup_steps=5",
-                      "val_interval=20", "checkpoint_interval=20", "val_steps=10"]
+                      "val_interval=20", "checkpoint_interval=20", "val_steps=10"]  # later keys win
     cfg = load_config(TrainConfig, ROOT / "data" / f"train_{kind}_impact_plate.yaml", overrides)
     result = train(cfg, run_dir=run, show_progress=False)
     rows = read_metrics(run / "metrics.csv")
