@@ -117,7 +117,7 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     parts = _ranges(n, cpu_workers(device, n, _MIN_POINTS_PER_PART))
     part_counts = [torch.zeros(n, dtype=torch.int32, device=device) for _ in parts]
     out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
-    common = [order, as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start,
+    common = [order, _visit_order(s_cells), as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start,
               bucket_end, int(symmetric), int(both_ways), pos.shape[1], wp.vec3d(*lo.tolist()), cell,
               radius * radius, mask, ex_ptr, ex_senders]
     launch_many(rk.neighbours, [(size, common + [first, 0, c, c, out[0]])
@@ -139,6 +139,17 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
                                 for (first, size), cur in zip(parts, cursors)], device)
     launch_many(rk.finish, [(size, [first, offsets, out[0], out[1]]) for first, size in parts], device)
     return out
+
+
+def _visit_order(cells: torch.Tensor) -> torch.Tensor:
+    """Positions in bucket order, visited cell after cell along z, then y, then x (neighbours share data)."""
+    c = cells - cells.min(0).values
+    span = c.max(0).values + 1
+    if float(span[0]) * float(span[1]) * float(span[2]) < 2**62:
+        key = (c[:, 0] * span[1] + c[:, 1]) * span[2] + c[:, 2]
+    else:  # astronomically many cells: x alone still gives slabs of neighbours
+        key = c[:, 0]
+    return torch.argsort(key, stable=True).to(torch.int32)
 
 
 def _ranges(n: int, parts: int) -> list[tuple[int, int]]:

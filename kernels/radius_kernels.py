@@ -181,6 +181,7 @@ def emit(
 @wp.kernel
 def neighbours(
     order: wp.array(dtype=wp.int32),
+    visit: wp.array(dtype=wp.int32),
     s_pos: wp.array(dtype=wp.vec3d),
     s_cells: wp.array(dtype=vec3l),
     s_graph: wp.array(dtype=wp.int32),
@@ -204,10 +205,11 @@ def neighbours(
 ):
     """Pairs of sorted point t: count them per receiver (fill = 0) or write their senders (fill = 1).
 
-    A launch covers sorted points first .. first + dim - 1; parallel launches get their own counts and
-    cursors (`counts` from their count pass sets where in each receiver's run their senders go).
+    Threads take the points in `visit` order (cell by cell through space, so the buckets a thread reads
+    are still in cache from its predecessors); a launch covers visit[first .. first + dim - 1]. Parallel
+    launches get their own counts and cursors (their counts set where in each receiver's run they write).
     """
-    t = first + wp.tid()
+    t = visit[first + wp.tid()]
     rt = wp.int32(s_role[t])
     if rt == 0 or (symmetric == 0 and rt & RECEIVER == 0):
         return
