@@ -87,14 +87,21 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     # Symmetric relation: every point both sends and receives, or groups A <-> B. Then each pair is tested
     # once and emitted both ways; otherwise only senders enter the grid and receivers look them up.
     grid_role = (rk.SENDER | rk.RECEIVER) if symmetric else rk.SENDER
-    table = 1 << max(int(role.count_nonzero()), 1).bit_length()  # power of two, load factor <= 1
+    grid_points = max(int(role.count_nonzero()), 1)
+    span = [1 if inv_cell == 0.0 else int(x * inv_cell) + 1 for x in (p.max(0).values - lo).tolist()]
+    if batch is None and math.prod(span) <= 4 * grid_points:
+        table = 1 << (math.prod(span) - 1).bit_length()  # dense grid: one bucket per cell, no collisions
+        span_arg = rk.vec3l(*span)
+    else:
+        table = 1 << grid_points.bit_length()  # hashed: power of two, load factor <= 1
+        span_arg = rk.vec3l(0, 0, 0)
     mask = table - 1
     cells = torch.empty((n, 3), dtype=torch.int64, device=device)
     bucket = torch.empty(n, dtype=torch.int32, device=device)
     launch(
         rk.locate,
         n,
-        [as_warp(p, wp.vec3d), wp.vec3d(*lo.tolist()), inv_cell, graph, role, grid_role, mask,
+        [as_warp(p, wp.vec3d), wp.vec3d(*lo.tolist()), inv_cell, graph, role, grid_role, mask, span_arg,
          as_warp(cells, rk.vec3l), bucket],
         device,
     )
@@ -119,7 +126,7 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
     common = [order, _visit_order(s_cells), as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start,
               bucket_end, int(symmetric), int(both_ways), pos.shape[1], wp.vec3d(*lo.tolist()), cell,
-              radius * radius, mask, ex_ptr, ex_senders]
+              radius * radius, mask, span_arg, ex_ptr, ex_senders]
     launch_many(rk.neighbours, [(size, common + [first, 0, c, c, out[0]])
                                 for (first, size), c in zip(parts, part_counts)], device)
     counts = part_counts[0] if len(parts) == 1 else torch.stack(part_counts).sum(0, dtype=torch.int32)

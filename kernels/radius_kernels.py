@@ -28,8 +28,13 @@ RECEIVER = 2
 
 
 @wp.func
-def cell_hash(c: vec3l, graph: wp.int32, mask: wp.int64) -> wp.int32:
-    """Bucket of a cell: large odd multipliers mixed by xor (Teschner et al. 2003), cut to the table size."""
+def cell_hash(c: vec3l, graph: wp.int32, mask: wp.int64, span: vec3l) -> wp.int32:
+    """Bucket of a cell. Dense grid (span[2] > 0, one graph, table >= cells): the row-major cell index, so
+    neighbouring cells are neighbouring buckets. Otherwise large odd multipliers mixed by xor (Teschner et
+    al. 2003). Both cut to the table size; cells outside the grid land in some bucket and match nothing.
+    """
+    if span[2] > wp.int64(0):
+        return wp.int32(((c[0] * span[1] + c[1]) * span[2] + c[2]) & mask)
     key = (c[0] * wp.int64(73856093)) ^ (c[1] * wp.int64(19349663)) ^ (c[2] * wp.int64(83492791))
     key = key ^ (wp.int64(graph) * wp.int64(2654435761))
     return wp.int32(key & mask)
@@ -44,6 +49,7 @@ def locate(
     role: wp.array(dtype=wp.uint8),
     grid_role: wp.int32,
     mask: wp.int64,
+    span: vec3l,
     cells: wp.array(dtype=vec3l),
     bucket: wp.array(dtype=wp.int32),
 ):
@@ -53,7 +59,7 @@ def locate(
     c = vec3l(wp.int64(wp.floor(d[0] * inv_cell)), wp.int64(wp.floor(d[1] * inv_cell)), wp.int64(wp.floor(d[2] * inv_cell)))
     cells[i] = c
     if wp.int32(role[i]) & grid_role != 0:
-        bucket[i] = cell_hash(c, graph[i], mask)
+        bucket[i] = cell_hash(c, graph[i], mask, span)
     else:
         bucket[i] = wp.int32(mask + wp.int64(1))
 
@@ -195,6 +201,7 @@ def neighbours(
     cell: wp.float64,
     radius_sq: wp.float64,
     mask: wp.int64,
+    span: vec3l,
     ex_ptr: wp.array(dtype=wp.int32),
     ex_senders: wp.array(dtype=wp.int32),
     first: wp.int32,
@@ -233,7 +240,7 @@ def neighbours(
                 c = vec3l(ct[0] + wp.int64(dx), ct[1] + wp.int64(dy), ct[2] + wp.int64(dz))
                 if prune and cell_gap_sq(pt, c, lo, cell, slack) >= reach_sq:
                     continue
-                b = cell_hash(c, gt, mask)
+                b = cell_hash(c, gt, mask, span)
                 first = bucket_start[b]
                 if symmetric != 0:
                     first = wp.max(first, t + 1)  # each unordered pair once, by its first point
