@@ -77,18 +77,17 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     if n == 0 or radius == 0.0:
         return empty
 
-    p = torch.zeros((n, 3), dtype=torch.float64, device=device)
-    p[:, : pos.shape[1]] = pos.detach()
-    lo = p.min(0).values
+    p, lo, hi = _positions(pos)
+    extent = [b - a for a, b in zip(lo, hi)]
     # Cells at least the radius wide, and never so many per axis that float64 loses them (tiny radii).
-    cell = max(radius * _CELL_MARGIN, float((p.max(0).values - lo).max()) / _MAX_CELLS_PER_AXIS)
+    cell = max(radius * _CELL_MARGIN, max(extent) / _MAX_CELLS_PER_AXIS)
     inv_cell = 0.0 if math.isinf(cell) else 1.0 / cell
 
     # Symmetric relation: every point both sends and receives, or groups A <-> B. Then each pair is tested
     # once and emitted both ways; otherwise only senders enter the grid and receivers look them up.
     grid_role = (rk.SENDER | rk.RECEIVER) if symmetric else rk.SENDER
     grid_points = max(int(role.count_nonzero()), 1)
-    span = [1 if inv_cell == 0.0 else int(x * inv_cell) + 1 for x in (p.max(0).values - lo).tolist()]
+    span = [1 if inv_cell == 0.0 else int(x * inv_cell) + 1 for x in extent]
     if batch is None and math.prod(span) <= 4 * grid_points:
         table = 1 << (math.prod(span) - 1).bit_length()  # dense grid: one bucket per cell, no collisions
         span_arg = rk.vec3l(*span)
@@ -101,7 +100,7 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     launch(
         rk.locate,
         n,
-        [as_warp(p, wp.vec3d), wp.vec3d(*lo.tolist()), inv_cell, graph, role, grid_role, mask, span_arg,
+        [as_warp(p, wp.vec3d), wp.vec3d(*lo), inv_cell, graph, role, grid_role, mask, span_arg,
          as_warp(cells, rk.vec3l), bucket],
         device,
     )
@@ -124,12 +123,16 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     parts = _ranges(n, cpu_workers(device, n, _MIN_POINTS_PER_PART))
     part_counts = [torch.zeros(n, dtype=torch.int32, device=device) for _ in parts]
     out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
-    common = [order, _visit_order(s_cells), as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start,
-              bucket_end, int(symmetric), int(both_ways), pos.shape[1], wp.vec3d(*lo.tolist()), cell,
+    # Dense buckets are already in spatial order; hashed ones are visited in cell order.
+    visit = torch.arange(n, dtype=torch.int32, device=device) if span_arg[2] else _visit_order(s_cells)
+    common = [order, visit, as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start,
+              bucket_end, int(symmetric), int(both_ways), pos.shape[1], wp.vec3d(*lo), cell,
               radius * radius, mask, span_arg, ex_ptr, ex_senders]
     launch_many(rk.neighbours, [(size, common + [first, 0, c, c, out[0]])
                                 for (first, size), c in zip(parts, part_counts)], device)
-    counts = part_counts[0] if len(parts) == 1 else torch.stack(part_counts).sum(0, dtype=torch.int32)
+    counts = part_counts[0].clone()
+    for extra in part_counts[1:]:
+        counts += extra
     total = int(counts.sum(dtype=torch.int64))
     if total >= 2**31:
         raise ValueError(f"{total} pairs is more than 2^31: use a smaller radius or split the points")
@@ -165,14 +168,32 @@ def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
+def _positions(pos):
+    """Positions as float64 [N, 3] (z = 0 in 2D) and their box (lo, hi as lists); NaN/inf raise."""
+    n, device = pos.shape[0], pos.device
+    p = torch.zeros((n, 3), dtype=torch.float64, device=device)
+    if device.type == "cpu":  # one serial pass: cheaper than torch's threaded reductions on small arrays
+        bounds = torch.empty((2, 3), dtype=torch.float64)
+        bad = torch.zeros(1, dtype=torch.int32)
+        launch(rk.PREPARE[wp.float32 if pos.dtype == torch.float32 else wp.float64], 1,
+               [pos.detach().contiguous(), as_warp(p, wp.vec3d), as_warp(bounds, wp.vec3d), bad], device)
+        finite = not bool(bad[0])
+    else:
+        p[:, : pos.shape[1]] = pos.detach()
+        finite = bool(torch.isfinite(p).all())
+        bounds = torch.stack([p.min(0).values, p.max(0).values])
+    if not finite:
+        raise ValueError("pos holds NaN or infinite values: radius search needs finite positions")
+    lo, hi = bounds.tolist()
+    return p, lo, hi
+
+
 def _check_pos(pos) -> int:
     if not isinstance(pos, torch.Tensor) or pos.dim() != 2 or pos.shape[1] not in (2, 3):
         shape = tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__
         raise ValueError(f"pos must be a [N, 2] or [N, 3] tensor, got {shape}")
     if pos.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"pos must be float32 or float64, got {pos.dtype}")
-    if pos.numel() and not bool(torch.isfinite(pos).all()):
-        raise ValueError("pos holds NaN or infinite values: radius search needs finite positions")
     return pos.shape[0]
 
 

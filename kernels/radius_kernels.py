@@ -17,6 +17,8 @@ All positions are float64 and 3-vectors (z = 0 in 2D), so the distance test is t
 
 from __future__ import annotations
 
+from typing import Any
+
 import warp as wp
 
 wp.set_module_options({"enable_backward": False})  # integer outputs, nothing to differentiate
@@ -38,6 +40,38 @@ def cell_hash(c: vec3l, graph: wp.int32, mask: wp.int64, span: vec3l) -> wp.int3
     key = (c[0] * wp.int64(73856093)) ^ (c[1] * wp.int64(19349663)) ^ (c[2] * wp.int64(83492791))
     key = key ^ (wp.int64(graph) * wp.int64(2654435761))
     return wp.int32(key & mask)
+
+
+@wp.kernel
+def prepare(
+    pos: wp.array2d(dtype=Any),
+    p: wp.array(dtype=wp.vec3d),
+    bounds: wp.array(dtype=wp.vec3d),
+    bad: wp.array(dtype=wp.int32),
+):
+    """One thread (CPU): positions as float64 3-vectors (z = 0 in 2D), their box, and a flag for NaN/inf.
+
+    One serial pass instead of several multi-threaded torch reductions over tiny arrays.
+    """
+    lo = wp.vec3d(0.0, 0.0, 0.0)
+    hi = wp.vec3d(0.0, 0.0, 0.0)
+    for i in range(pos.shape[0]):
+        x = wp.vec3d(0.0, 0.0, 0.0)
+        for a in range(pos.shape[1]):
+            x[a] = wp.float64(pos[i, a])
+            if not wp.isfinite(x[a]):
+                bad[0] = 1
+        p[i] = x
+        if i == 0:
+            lo = x
+            hi = x
+        lo = wp.min(lo, x)
+        hi = wp.max(hi, x)
+    bounds[0] = lo
+    bounds[1] = hi
+
+
+PREPARE = {dtype: wp.overload(prepare, {"pos": wp.array2d(dtype=dtype)}) for dtype in (wp.float32, wp.float64)}
 
 
 @wp.kernel
