@@ -68,7 +68,7 @@ def edge_attention(q, k, v, edge_bias, edge_gate, senders, receivers, num_nodes,
         raise ValueError("csr does not match this graph: build it with receiver_csr(senders, receivers, num_nodes)")
     if csr.row_ptr.device != q.device:
         raise ValueError(f"the edges are on {csr.row_ptr.device} but q is on {q.device}: move them to one device")
-    if num_edges and (int(csr.senders.min()) < 0 or int(csr.senders.max()) >= k.shape[0]):
+    if csr.max_sender >= k.shape[0]:
         raise ValueError(f"senders must lie in [0, {k.shape[0]}) (rows of k and v)")
 
     pad = (-dim) % 8  # the kernels work on 8 channels at a time; zero channels add nothing to any score

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ._warp import launch
-from .attention_kernels import csr_scatter
+from .attention_kernels import csr_count, csr_scatter
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class ReceiverCSR:
     senders: torch.Tensor  # [E] sender of each CSR slot
     num_nodes: int
     num_edges: int
+    max_sender: int  # largest sender index (-1 without edges): rows of k, v the edges need
 
 
 def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int) -> ReceiverCSR:
@@ -34,13 +35,25 @@ def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int)
     num_edges = senders.shape[0]
     if num_nodes < 0 or num_nodes >= 2**31 or num_edges >= 2**31:
         raise ValueError(f"graphs need 0 <= num_nodes < 2^31 and fewer than 2^31 edges, got {num_nodes}, {num_edges}")
-    receivers = receivers.long()
-    if num_edges and (int(receivers.min()) < 0 or int(receivers.max()) >= num_nodes):
-        raise ValueError(f"receivers must lie in [0, num_nodes = {num_nodes})")
     device = senders.device
+    senders, receivers = senders.long().contiguous(), receivers.long().contiguous()
     row_ptr = torch.zeros(num_nodes + 1, dtype=torch.int32, device=device)
-    row_ptr[1:] = torch.cumsum(torch.bincount(receivers, minlength=num_nodes), 0)
-    if num_edges <= 1 or bool((receivers[1:] >= receivers[:-1]).all()):
+    if num_edges == 0:
+        empty = torch.zeros(0, dtype=torch.int32, device=device)
+        return ReceiverCSR(row_ptr, empty, empty, int(num_nodes), 0, -1)
+    if device.type == "cpu":  # one serial pass: cheaper than torch's threaded reductions
+        stats = torch.empty(5, dtype=torch.int64)
+        launch(csr_count, 1, [senders, receivers, row_ptr, stats], device)
+        min_s, max_s, min_r, max_r, is_sorted = stats.tolist()
+    else:
+        min_s, max_s, min_r, max_r = (int(x) for x in (senders.min(), senders.max(), receivers.min(), receivers.max()))
+        is_sorted = bool((receivers[1:] >= receivers[:-1]).all())
+        row_ptr[1:] = torch.cumsum(torch.bincount(receivers, minlength=num_nodes), 0)
+    if min_r < 0 or max_r >= num_nodes:
+        raise ValueError(f"receivers must lie in [0, num_nodes = {num_nodes})")
+    if min_s < 0 or max_s >= 2**31:
+        raise ValueError("senders must be node indices in [0, 2^31)")
+    if is_sorted:
         edge_ids = torch.arange(num_edges, dtype=torch.int32, device=device)
         csr_senders = senders.to(torch.int32)
     elif device.type == "cuda":
@@ -49,6 +62,5 @@ def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int)
     else:  # a serial counting sort: O(E), several times faster than a comparison sort on the CPU
         edge_ids = torch.empty(num_edges, dtype=torch.int32)
         csr_senders = torch.empty(num_edges, dtype=torch.int32)
-        cursor = row_ptr[:-1].clone()
-        launch(csr_scatter, 1, [senders.long().contiguous(), receivers.contiguous(), cursor, edge_ids, csr_senders], device)
-    return ReceiverCSR(row_ptr, edge_ids, csr_senders.contiguous(), int(num_nodes), int(num_edges))
+        launch(csr_scatter, 1, [senders, receivers, row_ptr[:-1].clone(), edge_ids, csr_senders], device)
+    return ReceiverCSR(row_ptr, edge_ids, csr_senders.contiguous(), int(num_nodes), int(num_edges), int(max_s))
