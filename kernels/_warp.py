@@ -7,6 +7,7 @@ threads run in parallel from Python threads: `launch_many` uses as many as torch
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -44,11 +45,23 @@ def launch(kernel, dim, inputs: list, device: torch.device) -> None:
         wp.launch(kernel, dim=dim, inputs=args, device="cpu")
 
 
-def cpu_workers(device: torch.device, work: int, min_work: int) -> int:
-    """How many parallel ranges to cut `work` into: torch's CPU thread count, 1 on CUDA or for small work."""
+def cpu_workers(device: torch.device, work: int, min_work: int, load_aware: bool = False) -> int:
+    """How many parallel ranges to cut `work` into: torch's CPU thread count, 1 on CUDA or for small work.
+
+    `load_aware` (only for ops whose result does not depend on the split): one range when the machine's
+    load average already fills its cores, since a range waiting for a time slice stalls the whole launch.
+    """
     if device.type != "cpu":
         return 1
-    return max(1, min(torch.get_num_threads(), work // max(min_work, 1)))
+    workers = max(1, min(torch.get_num_threads(), work // max(min_work, 1)))
+    if load_aware and workers > 1:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not on every platform
+            busy = 0.0
+        if busy > (os.cpu_count() or 1) - 0.5:
+            workers = 1
+    return workers
 
 
 def launch_many(kernel, jobs: list, device: torch.device) -> None:

@@ -79,8 +79,9 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
 
     p, lo, hi = _positions(pos)
     extent = [b - a for a, b in zip(lo, hi)]
-    # Cells at least the radius wide, and never so many per axis that float64 loses them (tiny radii).
-    cell = max(radius * _CELL_MARGIN, max(extent) / _MAX_CELLS_PER_AXIS)
+    # Cells at least the radius wide, and never so many per axis that float64 loses them (tiny radii;
+    # the last bound keeps 1 / cell finite for subnormal radii).
+    cell = max(radius * _CELL_MARGIN, max(extent) / _MAX_CELLS_PER_AXIS, 1e-300)
     inv_cell = 0.0 if math.isinf(cell) else 1.0 / cell
 
     # Symmetric relation: every point both sends and receives, or groups A <-> B. Then each pair is tested
@@ -119,8 +120,9 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
         device,
     )
 
-    # Parallel CPU launches over ranges of sorted points, each with its own counts (then its own cursors).
-    parts = _ranges(n, cpu_workers(device, n, _MIN_POINTS_PER_PART))
+    # Parallel CPU launches over ranges of sorted points, each with its own counts (then its own cursors);
+    # the result does not depend on the split, so a busy machine may use one thread.
+    parts = _ranges(n, cpu_workers(device, n, _MIN_POINTS_PER_PART, load_aware=True))
     part_counts = [torch.zeros(n, dtype=torch.int32, device=device) for _ in parts]
     out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
     # Dense buckets are already in spatial order; hashed ones are visited in cell order.

@@ -60,6 +60,7 @@ def test_coincident_points_pair_with_each_other_not_themselves():
     pos = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
     got = assert_same(pos, 0.1)
     assert got.shape[1] == 6
+    assert torch.equal(radius_pairs(pos, 5e-324), got)  # subnormal radius: distance 0 is still closer
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -162,15 +163,20 @@ def test_every_ordered_pair_of_a_small_grid_once():
 
 
 @pytest.mark.parametrize("dim", [2, 3])
-def test_parallel_ranges_match_ckdtree_and_one_thread(dim):
+def test_parallel_ranges_match_ckdtree_and_one_thread(dim, monkeypatch):
     # 12,000 points: the CPU search splits the sorted points over two threads; cKDTree is an independent oracle.
     from scipy.spatial import cKDTree
+
+    from meshsim.kernels import _warp
+
+    monkeypatch.setattr(_warp.os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # split even on a busy machine
 
     pos = torch.rand(12_000, dim, generator=torch.Generator().manual_seed(dim), dtype=torch.float64)
     radius = 0.012 if dim == 2 else 0.05
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
+        assert _warp.cpu_workers(torch.device("cpu"), 12_000, 4096, load_aware=True) == 2
         two = radius_pairs(pos, radius)
         obstacle = pos[:, 0] < 0.3
         two_contact = contact_pairs(pos, radius, obstacle, ~obstacle)
