@@ -45,9 +45,8 @@ def best_time(fn, repeats):
 
 
 def bench_radius(repeats):
-    from scipy.spatial import cKDTree
-
     from meshsim.kernels import radius_pairs
+    from scipy.spatial import cKDTree
 
     gen = torch.Generator().manual_seed(0)
     pos = torch.rand(N_POINTS, 3, generator=gen)
@@ -186,9 +185,9 @@ def main() -> None:
     print(f"radius: ours {result['radius_ours_s']:.4f} s, cKDTree {result['radius_ckdtree_s']:.4f} s, "
           f"dense {result['radius_dense_s']:.3f} s, {result['radius_pairs']} pairs", flush=True)
     result.update(bench_attention(2 if args.quick else 5))
+    torch_mb, ours_mb = result["attention_torch_peak_extra_mb"], result["attention_ours_peak_extra_mb"]
     print(f"attention: torch {result['attention_torch_s']:.3f} s, ours {result['attention_ours_s']:.3f} s, "
-          f"peak extra {result['attention_torch_peak_extra_mb']:.0f} MB vs {result['attention_ours_peak_extra_mb']:.0f} MB",
-          flush=True)
+          f"peak extra {torch_mb:.0f} MB vs {ours_mb:.0f} MB", flush=True)
     result["load_average_1min_end"] = os.getloadavg()[0]
     print(json.dumps(result))
 

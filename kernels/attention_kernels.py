@@ -4,10 +4,12 @@ Channels are processed eight at a time as `vec8` values, so the compiler keeps t
 exponential is a short polynomial it can vectorise (float32) instead of a libm call per channel.
 
 Forward: gather k[s], v[s], score, weight and accumulate out[r] in one pass; the thread owns out[r], so no
-atomics. A launch covers receivers first_node .. first_node + dim - 1, so the CPU can run disjoint ranges of
-receivers in parallel (each range with its own grad_k, grad_v buffers in the backward). Backward: the same walk recomputes the scores (the forward stores nothing [E, H, D]), writes the
+atomics. Backward: the same walk recomputes the scores (the forward stores nothing [E, H, D]), writes the
 per-edge gradients, accumulates grad_q[r] in registers and scatters grad_k[s], grad_v[s] with atomic adds
-(plain adds on CPU, where threads run one after another: deterministic).
+(plain adds on CPU, where a launch runs its threads one after another: deterministic).
+
+A launch covers receivers first_node .. first_node + dim - 1, so the CPU can run disjoint ranges of
+receivers in parallel (each range with its own grad_k, grad_v buffers in the backward).
 
 Layout: node arrays [N, H*C] and edge arrays [E, H*C] of vec8 (C = D / 8 chunks per head, head h owns chunks
 h*C .. h*C+C-1); the softmax bias is [E, H] scalars. `row_ptr [N+1]`, `edge_ids [E]` (edge index in CSR
@@ -36,7 +38,7 @@ def clipped_exp(t: vec8f) -> vec8f:
     w = vec8f()
     for i in range(8):
         x = wp.clamp(t[i], -2.0, 2.0) * 0.5
-        p = float(2.7557319e-7)
+        p = 2.7557319e-7
         p = p * x + 2.7557319e-6
         p = p * x + 2.4801587e-5
         p = p * x + 1.9841270e-4

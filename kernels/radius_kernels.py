@@ -90,7 +90,9 @@ def locate(
     """Cell of every point; the bucket of the points that go into the grid (the others sort last)."""
     i = wp.tid()
     d = pos[i] - lo
-    c = vec3l(wp.int64(wp.floor(d[0] * inv_cell)), wp.int64(wp.floor(d[1] * inv_cell)), wp.int64(wp.floor(d[2] * inv_cell)))
+    c = vec3l()
+    for a in range(3):
+        c[a] = wp.int64(wp.floor(d[a] * inv_cell))
     cells[i] = c
     if wp.int32(role[i]) & grid_role != 0:
         bucket[i] = cell_hash(c, graph[i], mask, span)
@@ -264,7 +266,7 @@ def neighbours(
     reach_sq = radius_sq * wp.float64(1.0 + 1e-9)
     # Loop bounds are variables on purpose: constant ranges would be unrolled into 9 copies of the
     # candidate loop, and the bigger code runs slower.
-    reach = int(1)
+    reach = 1
     z_reach = reach
     if dim == 2:
         z_reach = 0

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from meshsim.kernels import edge_attention, receiver_csr
 from meshsim.kernels.reference import edge_attention_reference
 

@@ -7,7 +7,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from meshsim.kernels import contact_pairs, radius_pairs
 from meshsim.kernels.reference import radius_pairs_reference
 
@@ -165,9 +164,8 @@ def test_every_ordered_pair_of_a_small_grid_once():
 @pytest.mark.parametrize("dim", [2, 3])
 def test_parallel_ranges_match_ckdtree_and_one_thread(dim, monkeypatch):
     # 12,000 points: the CPU search splits the sorted points over two threads; cKDTree is an independent oracle.
-    from scipy.spatial import cKDTree
-
     from meshsim.kernels import _warp
+    from scipy.spatial import cKDTree
 
     monkeypatch.setattr(_warp.os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # split even on a busy machine
 
