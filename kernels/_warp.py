@@ -7,22 +7,55 @@ threads run in parallel from Python threads: `launch_many` uses as many as torch
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import warp as wp
 
-wp.config.quiet = True
 _initialised = False
 _pool: ThreadPoolExecutor | None = None
 
 
-def _init() -> None:
+def init_warp() -> None:
+    """Initialise Warp once for the whole package (kernels and physics): no banner, no per-module messages, and
+    no native "CUDA driver not found" warning on machines without an NVIDIA driver, where it is expected."""
     global _initialised
-    if not _initialised:
+    if _initialised:
+        return
+    wp.config.quiet = True
+    wp.config.log_level = max(wp.config.log_level, wp.LOG_WARNING)  # no banner, no per-module load lines
+    if sys.platform.startswith("linux") and not _has_cuda_driver():
+        _without_stderr(wp.init)
+    else:
         wp.init()
-        _initialised = True
+    _initialised = True
+
+
+_init = init_warp
+
+
+def _has_cuda_driver() -> bool:
+    try:
+        ctypes.CDLL("libcuda.so")  # the library Warp itself loads
+    except OSError:
+        return False
+    return True
+
+
+def _without_stderr(fn) -> None:
+    # The warning comes from Warp's native code, so only redirecting file descriptor 2 silences it.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            fn()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def as_warp(x, dtype=None):

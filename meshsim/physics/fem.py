@@ -23,17 +23,12 @@ import numpy as np
 import warp as wp
 
 from meshsim.errors import ConfigError, MeshError, SimulationError
+from meshsim.kernels import init_warp
 from meshsim.physics.fem_kernels import SHAPE_ID, make_kernels
 from meshsim.physics.hyperelastic import MATERIAL_ID, lame
 from meshsim.physics.obstacles import RigidBody, quat_to_matrix
 
 _DTYPES = {"float32": wp.float32, "float64": wp.float64}
-
-
-def init_warp() -> None:
-    """Initialise Warp once, quietly (no banner, no per-module compile messages)."""
-    wp.config.log_level = max(wp.config.log_level, 30)
-    wp.init()
 
 
 @dataclass

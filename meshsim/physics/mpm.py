@@ -21,9 +21,7 @@ import numpy as np
 import warp as wp
 
 from meshsim.errors import ConfigError
-
-wp.config.quiet = True
-wp.config.log_level = max(wp.config.log_level, wp.LOG_WARNING)  # no init banner or per-module load lines
+from meshsim.kernels import init_warp
 
 WALL_KINDS = {"free_slip": 0, "no_slip": 1, "sticky": 2}
 PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x >= 0
@@ -293,7 +291,7 @@ class MPMSolver:
     """
 
     def __init__(self, cfg: MPMConfig, mass: np.ndarray, vol: np.ndarray, device: str = "cpu"):
-        wp.init()
+        init_warp()
         self.cfg = cfg
         self.device = wp.get_device(device)
         n = len(mass)

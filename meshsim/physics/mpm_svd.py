@@ -17,8 +17,8 @@ from typing import Any
 import torch
 import warp as wp
 
-wp.config.quiet = True
-wp.config.log_level = max(wp.config.log_level, wp.LOG_WARNING)  # no init banner or per-module load lines
+from meshsim.kernels import init_warp
+
 _EPS = 1e-6
 
 
@@ -39,7 +39,7 @@ def svd_rotation(F: torch.Tensor):
     """U, sigma, V (no gradient) with F = U diag(sigma) V^T, U and V proper rotations (Warp svd3 kernel)."""
     if F.dtype not in _TYPES:
         raise TypeError(f"svd_rotation supports float32 and float64, got {F.dtype}")
-    wp.init()
+    init_warp()
     # Always float64: float32 Jacobi sweeps leave ~1e-4 reconstruction error.
     mat, vec = wp.mat33d, wp.vec3d
     dtype = F.dtype
