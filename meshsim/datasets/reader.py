@@ -57,7 +57,7 @@ class TrajectoryFile:
 
     @property
     def ids(self) -> list[str]:
-        return sorted(self._trajectories.keys())
+        return sorted(_keys(self._trajectories, str(self.path)))
 
     def close(self) -> None:
         self._file.close()
@@ -69,7 +69,7 @@ class TrajectoryFile:
         self.close()
 
     def __len__(self) -> int:
-        return len(self._trajectories)
+        return len(self.ids)
 
     # -- one trajectory --------------------------------------------------------------------------------------
 
@@ -158,7 +158,7 @@ class TrajectoryFile:
         """Check a trajectory's datasets exist with consistent shapes and dtypes (metadata only, cached)."""
         if traj_id in self._layouts:
             return self._layouts[traj_id]
-        if not isinstance(traj_id, str) or traj_id not in self._trajectories:
+        if not isinstance(traj_id, str) or not _has(self._trajectories, traj_id, str(self.path)):
             shown = ", ".join(self.ids[:5]) + (", ..." if len(self) > 5 else "")
             raise DataFormatError(f"{self.path}: no trajectory {traj_id!r}; the file holds: {shown or 'none'}")
         where = f"{self.path}: trajectory {traj_id!r}"
@@ -207,13 +207,13 @@ class TrajectoryFile:
     @staticmethod
     def _frame_group(g: h5py.Group, name: str, where: str, num_frames: int, num_nodes: int | None) -> dict:
         """name -> shape for the datasets of a group of per-frame arrays (fields: [T, N(, C)]; globals: [T])."""
-        if name not in g:
+        if not _has(g, name, where):
             return {}
         group = _member(g, name, where)
         if not isinstance(group, h5py.Group):
             raise DataFormatError(f"{where}: {name!r} must be a group; the file is damaged")
         shapes = {}
-        for key in sorted(group.keys()):
+        for key in sorted(_keys(group, where)):
             if num_nodes is None:
                 ds = _dataset(g, f"{name}/{key}", where, "f", 1, (num_frames,))
             else:
@@ -267,19 +267,33 @@ def _member(group: h5py.Group, name: str, where: str):
         raise DataFormatError(f"{where}: cannot open {name!r} ({_first_line(err)}); the file is damaged") from None
 
 
+def _has(group: h5py.Group, name: str, where: str) -> bool:
+    try:  # a damaged link table fails here, before any member is opened
+        return name in group
+    except _H5_ERRORS as err:
+        raise DataFormatError(f"{where}: cannot look up {name!r} ({_first_line(err)}); the file is damaged") from None
+
+
+def _keys(group: h5py.Group, where: str) -> list[str]:
+    try:
+        return [k if isinstance(k, str) else k.decode("utf-8", "replace") for k in group.keys()]
+    except _H5_ERRORS as err:
+        raise DataFormatError(f"{where}: cannot list members ({_first_line(err)}); the file is damaged") from None
+
+
 def _dataset(g: h5py.Group, name: str, where: str, kinds: str, ndim: int | None, shape: tuple | None = None):
-    if name not in g:
+    if not _has(g, name, where):
         raise DataFormatError(f"{where}: field {name!r} is missing; the file is incomplete or of another layout")
     ds = _member(g, name, where)
     if not isinstance(ds, h5py.Dataset):
         raise DataFormatError(f"{where}: field {name!r} must be a dataset; the file is damaged")
     try:
-        kind = ds.dtype.kind
+        kind, dtype = ds.dtype.kind, str(ds.dtype)
     except _H5_ERRORS:
-        kind = "?"
+        kind, dtype = "?", "unreadable"
     if kind not in kinds:
         want = "floating point" if kinds == "f" else "integer"
-        raise DataFormatError(f"{where}: field {name!r} has dtype {ds.dtype}, expected {want} values")
+        raise DataFormatError(f"{where}: field {name!r} has dtype {dtype}, expected {want} values")
     if ds.shape is None or (ndim is not None and len(ds.shape) != ndim) or (shape is not None and ds.shape != shape):
         want = f"{ndim} dimensions" if shape is None else str(list(shape))
         got = None if ds.shape is None else list(ds.shape)
@@ -306,7 +320,7 @@ def _read_attrs(obj, where: str) -> dict[str, Any]:
                 value = value.decode("utf-8", "replace")
             elif isinstance(value, np.generic):
                 value = value.item()
-            out[key] = value
+            out[key if isinstance(key, str) else key.decode("utf-8", "replace")] = value
     except _H5_ERRORS as err:
         raise DataFormatError(f"{where}: attributes cannot be read ({_first_line(err)}); the file is damaged") from None
     return out
