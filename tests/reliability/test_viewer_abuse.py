@@ -26,7 +26,7 @@ TRAVERSALS = [
     "/static/vendor/../../../secret.txt", "/%2e%2e/%2e%2e/etc/passwd", "/static/....//....//secret.txt",
     "/static/%c0%ae%c0%ae/secret.txt", "/static/..;/secret.txt", "/secret.txt", "/data.h5", "/static/../data.h5",
 ]
-GARBAGE_VALUES = ["", "-1", "1e999", "nan", "%00", "%ff%fe", "0x10", "9" * 40, "' OR 1=1 --", "<script>", "..",
+GARBAGE_VALUES = ["", "-1", "1e999", "nan", "%00", "%ff%fe", "0x10", "9" * 40, "'%20OR%201=1%20--", "<script>", "..",
                   "%2e%2e%2f", "%E2%98%83", "1,2", "[0]", "a" * 3000]
 
 
