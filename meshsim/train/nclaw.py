@@ -233,6 +233,11 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start, history = int(ckpt["epoch"]), list(ckpt["history"])
+        if history:  # rows an interrupted run logged after its last checkpoint would otherwise repeat
+            with open(out / "metrics.csv", "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+                writer.writeheader()
+                writer.writerows(history)
     sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol)
     modules = [model] if cfg.model == "analytic" else [model.elasticity, model.plasticity]
     show = sys.stderr.isatty() if progress is None else progress
