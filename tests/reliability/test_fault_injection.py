@@ -197,3 +197,30 @@ def test_nclaw_train_survives_sigkill_and_resumes_bit_equal(nclaw_data, zygote, 
         rows = (run / "metrics.csv").read_text().splitlines()
         assert [r.split(",")[:3] for r in rows] == [r.split(",")[:3] for r in ref_rows]  # epoch, loss, segment
         assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "metrics.csv"]
+
+
+def test_nclaw_death_between_metrics_row_and_checkpoint_leaves_no_duplicate_row(nclaw_data, tmp_path, monkeypatch,
+                                                                                 tally):
+    """A kill lands exactly after an epoch's metrics row and before its checkpoint (the window random kills
+    rarely hit): the resumed run must not log that epoch twice."""
+    import meshsim.train.nclaw as nclaw
+
+    cfg = nclaw.NCLawTrainConfig(data=str(nclaw_data), epochs=3, teacher_start=2, teacher_end=4, widths=[8, 8])
+    real_save, saves = nclaw._save_atomic, []
+
+    def dies_on_second_checkpoint(obj, path):
+        saves.append(obj["epoch"])
+        if len(saves) == 2:
+            raise SystemExit("killed")  # the process dies here: epoch 2's row is logged, its checkpoint is not
+        real_save(obj, path)
+
+    monkeypatch.setattr(nclaw, "_save_atomic", dies_on_second_checkpoint)
+    try:
+        nclaw.train_nclaw(cfg, tmp_path / "run", progress=False)
+    except SystemExit:
+        pass
+    monkeypatch.setattr(nclaw, "_save_atomic", real_save)
+    nclaw.train_nclaw(cfg, tmp_path / "run", progress=False)
+    epochs = [r.split(",")[0] for r in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "2", "3"], epochs
+    tally["fault.nclaw_train.targeted_kills"] += 1
