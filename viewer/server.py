@@ -1,6 +1,6 @@
 """`meshsim view`: a standard-library HTTP server for the playback page and the frames of ONE data file.
 
-Endpoints (all GET; binary answers are little-endian, one frame per request):
+Endpoints (all GET; binary answers are little-endian):
   /                                    the page;  /static/<file>  its scripts and the vendored three.js
   /api/meta                            JSON: file, format, colour map, trajectories (id, sizes, dt)
   /api/traj?id=ID                      JSON: one trajectory: fields per source, bounds, sample count
@@ -8,6 +8,7 @@ Endpoints (all GET; binary answers are little-endian, one frame per request):
   /api/cells?traj=ID                   <u4 [F*3]: triangles to draw (boundary faces of tetrahedra)
   /api/positions?traj=ID&t=T&src=gt    <f4 [N*3]: positions of frame T (src = gt | pred)
   /api/field?traj=ID&name=F&t=T&src=gt <f4 [N]: per-node scalar of frame T
+  both take an optional &count=K (1..64): frames T..T+K-1 back to back, cut at the trajectory's last frame
 Malformed requests get 400, unknown names or frames 404, each with a one-line text message. Only the files
 listed at start-up are served; paths are looked up in that table, never joined onto the disk.
 """
@@ -38,6 +39,7 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 FIELD_UNITS = {"stress": "Pa", "speed": "m/s", "velocity": "m/s", "error": "m", "displacement": "m", "height": "m"}
 MAX_QUERY = 2048
+MAX_FRAMES_PER_REQUEST = 64  # the page fetches blocks of frames: one request per block, not per frame
 
 
 class BadRequest(Exception):
@@ -191,6 +193,14 @@ class Query:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"frame {t} out of range: trajectory {traj!r} has 0..{count - 1}")
         return t
 
+    def frames(self, source: FrameSource, traj: str) -> range:
+        """Frames t .. t+count-1 (count optional, default 1), cut at the trajectory's last frame."""
+        t = self.frame(source, traj)
+        raw = self.text("count", "1")
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_FRAMES_PER_REQUEST:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"count={raw[:20]!r} must be 1..{MAX_FRAMES_PER_REQUEST}")
+        return range(t, min(t + int(raw), source.num_frames(traj)))
+
     def traj(self, source: FrameSource, key: str = "traj") -> str:
         traj = self.text(key)
         if traj not in source.ids:
@@ -241,7 +251,7 @@ def _api_positions(server: ViewerServer, q: Query):
     source = server.source
     traj = q.traj(source)
     src = q.source_name(source, traj)
-    return _binary(source.positions(traj, q.frame(source, traj), src), "<f4")
+    return _binary(np.concatenate([source.positions(traj, t, src) for t in q.frames(source, traj)]), "<f4")
 
 
 def _api_field(server: ViewerServer, q: Query):
@@ -249,10 +259,10 @@ def _api_field(server: ViewerServer, q: Query):
     traj = q.traj(source)
     name = q.field_name(source, traj)
     src = q.source_name(source, traj)
-    t = q.frame(source, traj)
+    frames = q.frames(source, traj)
     if src not in source.fields(traj)[name]:
         raise BadRequest(HTTPStatus.NOT_FOUND, f"field {name!r} has no {src!r} values in trajectory {traj!r}")
-    return _binary(source.field(traj, name, t, src), "<f4")
+    return _binary(np.concatenate([source.field(traj, name, t, src) for t in frames]), "<f4")
 
 
 API = {

@@ -58,8 +58,22 @@ def test_binary_endpoints_return_the_frames(tri_server, tri_rollout):
     assert status == 200 and body == b""
 
 
+def test_blocks_of_frames_equal_single_frames_and_stop_at_the_end(tri_server, tri_rollout):
+    with TrajectoryFile(tri_rollout) as store:
+        traj = store.read("00000")
+    n = traj.world_pos.shape[1]
+    body = get(tri_server, "/api/positions?traj=00000&t=8&count=16&src=pred")[2]  # frames 8..11 of 12
+    np.testing.assert_array_equal(np.frombuffer(body, "<f4").reshape(4, n, 3), traj.pred_world_pos[8:12])
+    body = get(tri_server, "/api/field?traj=00000&name=error&t=2&count=3&src=pred")[2]
+    expected = np.linalg.norm(traj.pred_world_pos[2:5] - traj.world_pos[2:5], axis=2)
+    np.testing.assert_allclose(np.frombuffer(body, "<f4").reshape(3, n), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("path, status", [
     ("/api/positions?traj=00000", 400),                       # missing t
+    ("/api/positions?traj=00000&t=0&count=0", 400),
+    ("/api/positions?traj=00000&t=0&count=65", 400),          # more than a block's worth
+    ("/api/positions?traj=00000&t=0&count=x", 400),
     ("/api/positions?traj=00000&t=-1", 400),
     ("/api/positions?traj=00000&t=1e3", 400),
     ("/api/positions?traj=00000&t=%00", 400),

@@ -86,8 +86,8 @@ class Viewer {
     const token = ++this.frameToken;
     const field = this.field;
     const loads = info.sources.map((src) => Promise.all([
-      this.store.positions(info.id, src, t),
-      field && info.fields[field].includes(src) ? this.store.field(info.id, field, src, t) : null,
+      this.store.positions(info.id, src, t, 3 * info.num_nodes),
+      field && info.fields[field].includes(src) ? this.store.field(info.id, field, src, t, info.num_nodes) : null,
     ]));
     const panes = await Promise.all(loads);
     if (token !== this.frameToken) return false;
@@ -137,10 +137,10 @@ class Viewer {
   }
 
   prefetch(t) {
-    const { id, sources, fields } = this.info;
+    const { id, sources, fields, num_nodes: n } = this.info;
     for (const src of sources) {
-      this.store.positions(id, src, t).catch(() => {});
-      if (this.field && fields[this.field].includes(src)) this.store.field(id, this.field, src, t).catch(() => {});
+      this.store.positions(id, src, t, 3 * n).catch(() => {});
+      if (this.field && fields[this.field].includes(src)) this.store.field(id, this.field, src, t, n).catch(() => {});
     }
   }
 
