@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from meshsim.datasets.schema import NodeType
 from meshsim.datasets.trajectory import Trajectory
 from meshsim.datasets.writer import TrajectoryWriter
 from meshsim.errors import DataFormatError
@@ -167,7 +168,26 @@ def decode_trajectory(record: bytes, meta: dict[str, Any], dt: float, where: str
     return Trajectory(
         cells=cells, mesh_pos=mesh_pos, node_type=node_type, world_pos=np.ascontiguousarray(world_pos), dt=dt,
         fields={k: np.ascontiguousarray(v, dtype=np.float32) for k, v in fields.items()},
+        attrs=_material_attrs(static, node_type, num_nodes),
     )  # fmt: skip
+
+
+# HCMT's per-node material data -> the trajectory attrs that meshsim's own scenarios store (and models read)
+MATERIAL_ATTRS = {"density": "density", "modulus": "youngs_modulus"}
+
+
+def _material_attrs(static: dict[str, np.ndarray], node_type: np.ndarray, num_nodes: int) -> dict[str, float]:
+    """Material values that are uniform over the deformable (NORMAL) nodes, as per-trajectory attrs."""
+    attrs = {}
+    deformable = node_type == NodeType.NORMAL
+    for name, attr in MATERIAL_ATTRS.items():
+        values = np.asarray(static.get(name, np.empty(0)), np.float64).reshape(-1)
+        if values.size != num_nodes:
+            continue
+        values = values[deformable] if deformable.any() else values
+        if np.all(np.isfinite(values)) and np.allclose(values, values[0], rtol=1e-6, atol=0):
+            attrs[attr] = float(values[0])
+    return attrs
 
 
 def _resolve_dt(meta: dict[str, Any], dt: float | None, folder: Path) -> float:

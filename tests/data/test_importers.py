@@ -84,6 +84,17 @@ def impact_plate(folder, frames=4):
     return record
 
 
+def test_material_attrs_only_where_uniform_over_the_deformable_nodes():
+    from meshsim.datasets.importers import _material_attrs
+
+    node_type = np.array([0, 0, 0, 1])  # the obstacle may have another material
+    static = {"density": np.array([[7850.0], [7850.0], [7850.0], [1.0]]), "modulus": np.array([1e9, 2e9, 1e9, 1e9])}
+    assert _material_attrs(static, node_type, 4) == {"density": 7850.0}
+    static["modulus"] = np.array([2e11, 2e11, 2e11, 5.0])
+    assert _material_attrs(static, node_type, 4) == {"density": 7850.0, "youngs_modulus": 2e11}
+    assert _material_attrs({"density": np.ones(3)}, node_type, 4) == {}  # not one value per node
+
+
 def test_deforming_plate_import_matches_source(tmp_path):
     records = deforming_plate(tmp_path / "dp")
     with pytest.raises(DataFormatError, match="no time step.*--dt"):
@@ -112,6 +123,8 @@ def test_impact_plate_import_tiles_static_fields_and_skips_ragged(tmp_path):
     for name in ("density", "modulus"):
         np.testing.assert_array_equal(traj.fields[name], np.repeat(rec[name][..., 0], 4, axis=0))
     np.testing.assert_array_equal(traj.fields["lap_pe"], np.repeat(rec["lap_pe"], 4, axis=0))
+    # A density uniform over the plate becomes the attr the models read (see test_material_attrs too).
+    assert traj.attrs["density"] == 7850.0
     assert 7 in traj.node_type  # SYMMETRIC survives
     with pytest.raises(DataFormatError, match="contradicts meta.json dt"):
         import_tfrecord_dataset(tmp_path / "impact", tmp_path / "out2.h5", dt=0.1)
