@@ -22,12 +22,12 @@ MAX_KILLS = 3
 GEN_TINY = ["num_frames=4", "cells_x=8", "cells_y=2", "ball_rings=2", "duration=2e-3"]
 
 
-def _restart_loop(zygote, tally, name, argv_for, cwd, check, reference_seconds, seed):
+def _restart_loop(zygote, tally, name, argv_for, cwd, check, reference_seconds, seed, max_kills=MAX_KILLS):
     """Kill-and-restart until the command finishes; returns the number of kills that landed."""
     rng = random.Random(f"{name}-{seed}")
     kills = 0
-    for attempt in range(MAX_KILLS + 1):
-        delay = rng.uniform(0.05, 0.9) * reference_seconds if kills < MAX_KILLS else None
+    for attempt in range(max_kills + 1):
+        delay = rng.uniform(0.05, 0.9) * reference_seconds if kills < max_kills else None
         code, killed = zygote.run(argv_for(), cwd, cwd / f"log{attempt}.txt", kill_after=delay)
         if killed:
             kills += 1
@@ -105,11 +105,11 @@ train_data: [{data}]
 valid_data: [{data}]
 model: {{kind: {kind}, latent: 12, mlp_layers: 1, blocks: 2, cmt_blocks: 1, levels: 2, heads: 2, contact_radius: 0.02}}
 optim: {{lr: 0.001}}
-steps: 10
+steps: 6
 warmup_steps: 1
 log_interval: 1
 checkpoint_interval: 2
-val_interval: 5
+val_interval: 3
 val_rollouts: 1
 val_steps: 2
 device: cpu
@@ -130,14 +130,19 @@ def _train_outputs(run):
     return ckpts, rows
 
 
-def test_train_survives_sigkill_and_resumes_bit_equal(generated, zygote, tally, tmp_path):
-    data, kind = generated[0], "hcmt"  # MGN runs through the same trainer and checkpoint code
+def test_train_survives_sigkill_and_resumes_bit_equal(zygote, tally, tmp_path):
+    from meshsim.scenarios import generate
+
+    # MGN: HCMT runs through the same trainer and checkpoint code, but its CPU steps are ~3x slower here
+    # (denormal floats in an untrained model; see docs/reliability.md), which would eat the suite's budget.
+    data, kind = tmp_path / "train.h5", "mgn"
+    generate("impact-plate-2d", num=2, out=data, seed=11, overrides=GEN_TINY)
     cfg = tmp_path / "train.yaml"
     cfg.write_text(TRAIN_YAML.format(data=data, kind=kind))
     base = ["train", str(cfg), "--run-dir"]
     seconds = _reference(zygote, [*base, str(tmp_path / "ref" / "run")], tmp_path / "ref")
     ref_ckpts, ref_rows = _train_outputs(tmp_path / "ref" / "run")
-    assert ref_ckpts["last.pt"]["step"] == 10 and [r["step"] for r in ref_rows] == list(range(1, 11))
+    assert ref_ckpts["last.pt"]["step"] == 6 and [r["step"] for r in ref_rows] == list(range(1, 7))
     for seed in SEEDS[:2]:
         cwd = tmp_path / f"s{seed}"
         cwd.mkdir()
@@ -152,9 +157,9 @@ def test_train_survives_sigkill_and_resumes_bit_equal(generated, zygote, tally, 
                 assert ckpts["last.pt"]["step"] <= len(rows) + 1
             assert all(math.isfinite(r["loss"]) for r in rows)
 
-        _restart_loop(zygote, tally, f"train_{kind}", argv, cwd, check, seconds, seed)
+        _restart_loop(zygote, tally, f"train_{kind}", argv, cwd, check, seconds, seed, max_kills=2)
         ckpts, rows = _train_outputs(run)
-        assert [r["step"] for r in rows] == list(range(1, 11))  # no row lost or repeated
+        assert [r["step"] for r in rows] == list(range(1, 7))  # no row lost or repeated
         assert [r["loss"] for r in rows] == [r["loss"] for r in ref_rows]
         for name in ("last.pt", "best.pt"):
             assert ckpts[name]["step"] == ref_ckpts[name]["step"]
