@@ -55,6 +55,10 @@ class DeformingPlateConfig:
             raise ConfigError("deforming-plate-3d: poisson_ratio must be an ordered range inside [0, 0.5)")
         if not 0 < self.actuator_position[0] <= self.actuator_position[1] <= 1:
             raise ConfigError("deforming-plate-3d: actuator_position is an ordered fraction range inside (0, 1]")
+        if not 0 < self.cfl <= 1 or self.contact_stiffness <= 0 or self.density <= 0 or \
+                min(self.friction, self.mass_damping) < 0:
+            raise ConfigError("deforming-plate-3d: need 0 < cfl <= 1, contact_stiffness, density > 0 and friction, "
+                              f"mass_damping >= 0, got cfl={self.cfl}, friction={self.friction}")
 
 
 def simulate(cfg: DeformingPlateConfig, seed: int):

@@ -55,6 +55,10 @@ class DropTestConfig:
                 raise ConfigError(f"drop-test-3d: range {name} = [{lo}, {hi}] needs 0 < lo <= hi")
         if not 0 <= self.max_tilt <= 90 or not 0 <= self.poisson_ratio < 0.5:
             raise ConfigError("drop-test-3d: max_tilt must be in [0, 90] degrees and poisson_ratio in [0, 0.5)")
+        if not 0 < self.cfl <= 1 or self.contact_stiffness <= 0 or self.gap < 0 or \
+                min(self.friction, self.contact_damping, self.stiffness_damping) < 0:
+            raise ConfigError("drop-test-3d: need 0 < cfl <= 1, contact_stiffness > 0 and gap, friction, "
+                              f"contact_damping, stiffness_damping >= 0, got cfl={self.cfl}, friction={self.friction}")
 
 
 def _rotation(tilt_x: float, tilt_y: float, yaw: float) -> np.ndarray:

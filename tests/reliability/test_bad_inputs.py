@@ -186,6 +186,9 @@ def test_bad_configs_are_refused_by_train_generate_and_nclaw(env, refuse, tmp_pa
         (["friction=-1"], "friction"), (["ball_radius=[0.02]"], "ball_radius"),
     ]:
         refuse(["generate", "impact-plate-2d", "--num", "1", "--out", gen, *args], word, category="config")
+    for scene_name in ("drop-test-3d", "deforming-plate-3d"):
+        for args, word in [(["cfl=0"], "cfl"), (["cfl=1.5"], "cfl"), (["friction=-1"], "friction")]:
+            refuse(["generate", scene_name, "--num", "1", "--out", gen, *args], word, category="config")
     scene.write_text("material: " + PYTHON_TAG.format(marker=marker))
     refuse(["generate", "impact-plate-2d", "--num", "1", "--out", gen, "--config", scene], category="config")
     scene.write_text("cells_y: -2\n")
