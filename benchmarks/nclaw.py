@@ -90,7 +90,7 @@ def main() -> None:
                          "train_seconds": time.perf_counter() - t1}
             print(material, kind, json.dumps(row[kind]), flush=True)
         n, p = row["nclaw"]["ood"], row["plain"]["ood"]
-        row["plain_over_nclaw_ood"] = None if n is None or p is None or n == 0 else p / n
+        row["plain_over_nclaw_ood"] = ood_ratio(n, p)
         table[material] = row
     seconds, cpu_seconds = epoch_seconds(work, timing_steps)
     epoch_1k = seconds * 1000 / timing_steps
@@ -107,7 +107,18 @@ def main() -> None:
         "goal_epoch_seconds": 10.0,
         "goal_plain_over_nclaw_ood": 10.0,
         "min_plain_over_nclaw_ood": None if any(r is None for r in ratios) else min(ratios),
+        "ratio_note": "OOD error of the plain network over NCLaw's; inf: only the plain network diverged, "
+                      "0: only NCLaw diverged, null: both diverged",
     }))
+
+
+def ood_ratio(nclaw_ood, plain_ood):
+    """Plain over NCLaw out-of-distribution error; a diverged rollout (None) counts as infinitely wrong."""
+    if nclaw_ood is None:
+        return None if plain_ood is None else 0.0
+    if plain_ood is None:
+        return float("inf")
+    return plain_ood / nclaw_ood if nclaw_ood > 0 else float("inf")
 
 
 if __name__ == "__main__":
