@@ -66,6 +66,20 @@ def test_both_panes_are_drawn(page):
     assert drawn_fraction(body[:, :half]) > 0.03 and drawn_fraction(body[:, half:]) > 0.03
 
 
+ASPECTS = """() => { const c = viewer.stage.canvas;
+    return [viewer.stage.camera.aspect, c.clientWidth / 2 / c.clientHeight]; }"""
+
+
+def test_camera_aspect_matches_each_pane_so_shapes_are_not_stretched(page, browser, tri_server):
+    # Two panes side by side, each half the canvas wide. `meshsim render`'s page (render=1, no toolbar) once drew
+    # with the whole canvas's aspect, so the impact plate's ball came out as an upright ellipse.
+    aspect, pane = page.evaluate(ASPECTS)
+    assert aspect == pytest.approx(pane, rel=1e-6)
+    with open_page(browser, tri_server.url + "&render=1&aa=1", 960, 400) as render_page:
+        aspect, pane = render_page.evaluate(ASPECTS)
+        assert aspect == pytest.approx(pane, rel=1e-6) and render_page.errors == []
+
+
 def test_scrubbing_moves_the_drawn_mesh(page, tri):
     before = snapshot(page)
     page.locator("#scrub").evaluate("el => { el.value = 9; el.dispatchEvent(new Event('input')); }")

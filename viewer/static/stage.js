@@ -144,6 +144,10 @@ export class Stage {
     this.pending = false;
     const width = this.canvas.clientWidth, height = this.canvas.clientHeight;
     const paneWidth = width / Math.max(1, this.panes.length);
+    if (height > 0 && Math.abs(this.camera.aspect - paneWidth / height) > 1e-9) { // panes or canvas changed
+      this.camera.aspect = paneWidth / height;
+      this.camera.updateProjectionMatrix();
+    }
     this.renderer.setScissor(0, 0, width, height);
     this.renderer.clear();
     this.panes.forEach((pane, i) => {
