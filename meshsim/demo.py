@@ -62,7 +62,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", quick: bool = False, render: 
 
     plan = DemoPlan.make(quick)
     out = Path(out)
-    _prepare_folder(out)
+    prepare_output_folder(out)
     started = time.perf_counter()
 
     log(f"[1/5] simulating {plan.train_trajectories}+{plan.test_trajectories} {SCENE} trajectories with the Warp FEM")
@@ -146,15 +146,16 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _prepare_folder(out: Path) -> None:
+def prepare_output_folder(out: Path) -> None:
+    """Create the output folder of a demo or study, or say in one line why it cannot be used."""
     if out.exists() and not out.is_dir():
-        raise OutputError(f"demo output {out} is a file: choose a folder with --out")
+        raise OutputError(f"output {out} is a file: choose a folder with --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OutputError(f"cannot create demo folder {out} ({err.strerror}): choose another --out") from None
+        raise OutputError(f"cannot create folder {out} ({err.strerror}): choose another --out") from None
     if not os.access(out, os.W_OK):
-        raise OutputError(f"demo folder {out} is not writable: choose another --out")
+        raise OutputError(f"folder {out} is not writable: choose another --out")
 
 
 def _recipe(kind: str) -> Path:

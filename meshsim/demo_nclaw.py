@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshsim.errors import OutputError
+from meshsim.demo import prepare_output_folder
 
 MATERIAL = "jelly"
 
@@ -46,9 +46,7 @@ def run_nclaw_demo(out: str | os.PathLike = "runs/demo-nclaw", quick: bool = Fal
 
     plan = NCLawDemoPlan.make(quick)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"demo output {out} is a file: choose a folder with --out")
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out)
     started = time.perf_counter()
 
     log(f"[1/3] simulating a {MATERIAL} cube for {plan.steps} MPM steps with the analytic law")

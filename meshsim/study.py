@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from meshsim.datasets.schema import NodeType
-from meshsim.errors import ConfigError, OutputError
+from meshsim.errors import ConfigError
 
 QUANTITIES = ("peak_von_mises", "peak_displacement", "contact_duration")
 UNITS = {"peak_von_mises": "Pa", "peak_displacement": "m", "contact_duration": "s"}
@@ -55,6 +55,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
               out: str | os.PathLike = "runs/study", overrides: tuple[str, ...] = (), seed: int = 0,
               device: str = "cpu") -> dict:
     """Run the study and write its outputs into `out`; returns the report (also `study.json`)."""
+    from meshsim.demo import prepare_output_folder
     from meshsim.scenarios import get_scenario
     from meshsim.train.checkpoint import load_model
 
@@ -66,10 +67,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     if not 0 <= verify <= len(values):
         raise ConfigError(f"--verify must be between 0 and the number of sweep values ({len(values)}), got {verify}")
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create study folder {out} ({err.strerror}): choose another --out") from None
+    prepare_output_folder(out)
 
     sim, _ = load_model(checkpoint, device)
     sim.eval()
