@@ -25,6 +25,7 @@ from meshsim.kernels import init_warp
 
 WALL_KINDS = {"free_slip": 0, "no_slip": 1, "sticky": 2}
 PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x >= 0
+MAX_COLLIDERS = 58  # 6 walls + colliders fit the 64-bit mask of boundary conditions the grid adjoint replays
 
 
 @dataclass
@@ -72,6 +73,9 @@ class MPMConfig:
         for c in [*self.planes, *self.spheres]:
             if c.kind not in WALL_KINDS:
                 raise ConfigError(f"collider kind must be one of {', '.join(WALL_KINDS)}, got {c.kind!r}")
+        if len(self.planes) + len(self.spheres) > MAX_COLLIDERS:
+            raise ConfigError(f"at most {MAX_COLLIDERS} colliders (planes + spheres), got "
+                              f"{len(self.planes) + len(self.spheres)}")
         for s in self.spheres:
             if not s.radius > 0:
                 raise ConfigError(f"sphere collider radius must be > 0, got {s.radius}")
@@ -152,20 +156,53 @@ def p2g_kernel(
 @wp.func
 def _boundary(vel: wp.vec3, n: wp.vec3, kind: int):
     """free_slip (0): drop the velocity component into the wall; no_slip (1): stop a node moving into the
-    wall; sticky (2): stop every node in contact. Nodes moving away are free in the first two."""
+    wall; sticky (2): stop every node in contact. Nodes moving away are free in the first two.
+    Also returns what happened: 0 untouched, 1 projected (free slip), 2 stopped."""
     if kind == 2:
-        return wp.vec3(0.0)
+        return wp.vec3(0.0), 2
     vn = wp.dot(vel, n)
     if vn < 0.0:
         if kind == 1:
-            return wp.vec3(0.0)
-        return vel - vn * n
-    return vel
+            return wp.vec3(0.0), 2
+        return vel - vn * n, 1
+    return vel, 0
 
 
-@wp.kernel
-def grid_kernel(
-    grid_mv: wp.array3d(dtype=wp.vec4),
+@wp.func
+def _note(mask: wp.int64, stopped: int, what: int, s: int):
+    """Record condition s's outcome: bit s of mask when it projected, stopped when it stopped the node."""
+    if what == 1:
+        mask = mask | (wp.int64(1) << wp.int64(s))
+    if what == 2:
+        stopped = 1
+    return mask, stopped
+
+
+@wp.func
+def _node(t: int, side: int):
+    """Grid coordinates (padding removed) of flat node index t."""
+    return wp.vec3(float(t // (side * side) - PAD), float((t // side) % side - PAD), float(t % side - PAD))
+
+
+@wp.func
+def _condition_normal(
+    s: int, node: wp.vec3, dx: float, plane_normal: wp.array(dtype=wp.vec3), sphere_center: wp.array(dtype=wp.vec3)
+):
+    """Normal of boundary condition s: walls 0..5 (axis s/2, low side for even s), then planes, then spheres."""
+    if s < 6:
+        e = wp.vec3(0.0)
+        e[s // 2] = 1.0 - 2.0 * float(s % 2)
+        return e
+    c = s - 6
+    if c < plane_normal.shape[0]:
+        return plane_normal[c]
+    return wp.normalize(node * dx - sphere_center[c - plane_normal.shape[0]])
+
+
+@wp.func
+def _node_velocity(
+    q: wp.vec4,
+    node: wp.vec3,
     dt: float,
     dx: float,
     res: int,
@@ -178,35 +215,62 @@ def grid_kernel(
     sphere_center: wp.array(dtype=wp.vec3),
     sphere_radius: wp.array(dtype=float),
     sphere_kind: wp.array(dtype=int),
-    grid_v: wp.array3d(dtype=wp.vec3),
 ):
-    i, j, k = wp.tid()
-    q = grid_mv[i, j, k]
+    """Velocity of a node with mass q[3] > 0 after gravity, walls and colliders, in that order; also a bit mask
+    of the conditions that projected it (bit s = condition s of `_condition_normal`) and whether one stopped
+    it. That is all the adjoint needs: each condition acts linearly on the velocity (I, I - n n^T or 0)."""
+    vel = wp.vec3(q[0], q[1], q[2]) / q[3] + dt * gravity
+    mask = wp.int64(0)
+    stopped = int(0)
+    for a in range(3):
+        # Symmetric band: nodes 0..band-1 and res-band+1..res (and the padding) touch the walls.
+        if node[a] < float(band):
+            vel, what = _boundary(vel, _condition_normal(2 * a, node, dx, plane_normal, sphere_center), wall)
+            mask, stopped = _note(mask, stopped, what, 2 * a)
+        if node[a] > float(res - band):
+            vel, what = _boundary(vel, _condition_normal(2 * a + 1, node, dx, plane_normal, sphere_center), wall)
+            mask, stopped = _note(mask, stopped, what, 2 * a + 1)
+    pos = node * dx
+    for c in range(plane_point.shape[0]):
+        n = plane_normal[c]
+        if wp.dot(pos - plane_point[c], n) < 0.0:
+            vel, what = _boundary(vel, n, plane_kind[c])
+            mask, stopped = _note(mask, stopped, what, 6 + c)
+    for c in range(sphere_center.shape[0]):
+        d = pos - sphere_center[c]
+        dist = wp.length(d)
+        if dist < sphere_radius[c] and dist > 0.0:
+            vel, what = _boundary(vel, d / dist, sphere_kind[c])
+            mask, stopped = _note(mask, stopped, what, 6 + plane_point.shape[0] + c)
+    return vel, mask, stopped
+
+
+@wp.kernel
+def grid_kernel(
+    grid_mv: wp.array(dtype=wp.vec4),
+    side: int,
+    dt: float,
+    dx: float,
+    res: int,
+    gravity: wp.vec3,
+    wall: int,
+    band: int,
+    plane_point: wp.array(dtype=wp.vec3),
+    plane_normal: wp.array(dtype=wp.vec3),
+    plane_kind: wp.array(dtype=int),
+    sphere_center: wp.array(dtype=wp.vec3),
+    sphere_radius: wp.array(dtype=float),
+    sphere_kind: wp.array(dtype=int),
+    grid_v: wp.array(dtype=wp.vec3),
+):
+    # A flat launch over the (res+3)^3 nodes: an empty node (most of them) costs a load and a store.
+    t = wp.tid()
+    q = grid_mv[t]
     vel = wp.vec3(0.0)
     if q[3] > 0.0:
-        vel = wp.vec3(q[0], q[1], q[2]) / q[3] + dt * gravity
-        node = wp.vec3(float(i - PAD), float(j - PAD), float(k - PAD))
-        for a in range(3):
-            # Symmetric band: nodes 0..band-1 and res-band+1..res (and the padding) touch the walls.
-            if node[a] < float(band):
-                e = wp.vec3(0.0)
-                e[a] = 1.0
-                vel = _boundary(vel, e, wall)
-            if node[a] > float(res - band):
-                e = wp.vec3(0.0)
-                e[a] = -1.0
-                vel = _boundary(vel, e, wall)
-        pos = node * dx
-        for c in range(plane_point.shape[0]):
-            n = plane_normal[c]
-            if wp.dot(pos - plane_point[c], n) < 0.0:
-                vel = _boundary(vel, n, plane_kind[c])
-        for c in range(sphere_center.shape[0]):
-            d = pos - sphere_center[c]
-            dist = wp.length(d)
-            if dist < sphere_radius[c] and dist > 0.0:
-                vel = _boundary(vel, d / dist, sphere_kind[c])
-    grid_v[i, j, k] = vel
+        vel, mask, stopped = _node_velocity(q, _node(t, side), dt, dx, res, gravity, wall, band, plane_point,
+                                            plane_normal, plane_kind, sphere_center, sphere_radius, sphere_kind)
+    grid_v[t] = vel
 
 
 @wp.kernel
@@ -310,6 +374,7 @@ class MPMSolver:
         self.grid_mv = wp.zeros(shape, dtype=wp.vec4, device=d, requires_grad=True)
         self.grid_v = wp.zeros(shape, dtype=wp.vec3, device=d, requires_grad=True)
         self._colliders()
+        self._recorded: dict = {}
         self._record()
 
     def _colliders(self) -> None:
@@ -328,25 +393,39 @@ class MPMSolver:
         p2g = ([self.x, self.v, self.C, self.tau, self.mass, self.vol, dt, dx, res], [self.grid_mv])
         grid = (
             [
-                self.grid_mv, dt, dx, res, wp.vec3(*cfg.gravity), WALL_KINDS[cfg.wall], int(cfg.wall_band),
-                self.plane_point, self.plane_normal, self.plane_kind,
+                self.grid_mv.flatten(), self.grid_mv.shape[0], dt, dx, res, wp.vec3(*cfg.gravity),
+                WALL_KINDS[cfg.wall], int(cfg.wall_band), self.plane_point, self.plane_normal, self.plane_kind,
                 self.sphere_center, self.sphere_radius, self.sphere_kind,
             ],
-            [self.grid_v],
+            [self.grid_v.flatten()],
         )
         lo, hi = cfg.clip * dx, 1.0 - cfg.clip * dx
         g2p = ([self.x, self.F, self.grid_v, dt, dx, res, lo, hi], [self.x1, self.v1, self.C1, self.F1])
         return p2g, grid, g2p
 
     def _record(self) -> None:
-        """Pre-built launches: replaying them skips Warp's argument packing on every step."""
+        """Pre-built launches (forward and adjoint) for the current buffer assignment: replaying them skips
+        Warp's argument packing on every step. Built once for each of the two assignments `swap()` toggles."""
+        key = id(self.x)
+        if key in self._recorded:
+            self._launches, self._adjoint_launches = self._recorded[key]
+            return
+        from meshsim.physics.mpm_adjoint import g2p_adjoint_kernel, grid_adjoint_kernel, p2g_adjoint_kernel
+
         (a, oa), (b, ob), (c, oc) = self._args()
-        n, d, gshape = self.num_particles, self.device, self.grid_mv.shape
-        self._launches = [
-            wp.launch(p2g_kernel, n, inputs=a, outputs=oa, device=d, record_cmd=True),
-            wp.launch(grid_kernel, gshape, inputs=b, outputs=ob, device=d, record_cmd=True),
-            wp.launch(g2p_kernel, n, inputs=c, outputs=oc, device=d, record_cmd=True),
+        n, d, nodes = self.num_particles, self.device, self.grid_mv.size
+
+        def rec(kernel, dim, inputs, outputs):
+            return wp.launch(kernel, dim, inputs=inputs, outputs=outputs, device=d, record_cmd=True)
+
+        self._launches = [rec(p2g_kernel, n, a, oa), rec(grid_kernel, nodes, b, ob), rec(g2p_kernel, n, c, oc)]
+        self._adjoint_launches = [
+            rec(g2p_adjoint_kernel, n, [*c, self.v1, self.C1, self.x1.grad, self.v1.grad, self.C1.grad, self.F1.grad],
+                [self.x.grad, self.F.grad, self.grid_v.grad]),
+            rec(grid_adjoint_kernel, nodes, [*b, ob[0].grad], [self.grid_mv.grad.flatten()]),
+            rec(p2g_adjoint_kernel, n, [*a, self.grid_mv.grad], [self.x.grad, self.v.grad, self.C.grad, self.tau.grad]),
         ]
+        self._recorded[key] = self._launches, self._adjoint_launches
 
     def grid_pass(self) -> None:
         """P2G and grid update from the input buffers (also used to recompute the grid in backward)."""
@@ -368,35 +447,31 @@ class MPMSolver:
         self._record()
 
     def backward(self, generated: bool = False) -> None:
-        """Accumulate input adjoints from the output adjoints (x1.grad, ...) of the step last run forward.
+        """Set the input adjoints (x.grad, v.grad, C.grad, F.grad, tau.grad) from the output adjoints
+        (x1.grad, ...) of the step last run forward.
 
         Expects the inputs and the outputs v1, C1 to hold that step's values; recomputes the grid, then runs
         the adjoints G2P -> grid -> P2G directly (no tape), so only Warp-owned grad buffers are written. The
-        transfer adjoints are hand-written (`mpm_adjoint`); `generated=True` uses Warp's generated ones.
+        adjoints are hand-written (`mpm_adjoint`); `generated=True` uses Warp's generated ones (for tests).
         """
-        from meshsim.physics.mpm_adjoint import g2p_adjoint_kernel, p2g_adjoint_kernel
+        if generated:
+            self._generated_backward()
+            return
+        self.grid_pass()
+        self.grid_v.grad.zero_()  # the one adjoint accumulated with atomics; the others are written whole
+        for launch in self._adjoint_launches:
+            launch.launch()
 
+    def _generated_backward(self) -> None:
         for arr in (self.x, self.v, self.C, self.F, self.tau, self.grid_mv, self.grid_v):
             arr.grad.zero_()
         self.grid_pass()
-        (a, oa), (b, ob), (c, oc) = self._args()
         d, n = self.device, self.num_particles
-        if generated:
-            wp.launch(g2p_kernel, n, inputs=c, outputs=oc, adj_inputs=_adjoints(c), adj_outputs=_adjoints(oc),
-                      adjoint=True, device=d, record_tape=False)
-        else:
-            wp.launch(g2p_adjoint_kernel, n, device=d, record_tape=False,
-                      inputs=[*c, self.v1, self.C1, self.x1.grad, self.v1.grad, self.C1.grad, self.F1.grad],
-                      outputs=[self.x.grad, self.F.grad, self.grid_v.grad])
-        wp.launch(grid_kernel, self.grid_mv.shape, inputs=b, outputs=ob, adj_inputs=_adjoints(b),
-                  adj_outputs=_adjoints(ob), adjoint=True, device=d, record_tape=False)
-        if generated:
-            wp.launch(p2g_kernel, n, inputs=a, outputs=oa, adj_inputs=_adjoints(a), adj_outputs=_adjoints(oa),
-                      adjoint=True, device=d, record_tape=False)
-        else:
-            wp.launch(p2g_adjoint_kernel, n, device=d, record_tape=False,
-                      inputs=[*a, self.grid_mv.grad],
-                      outputs=[self.x.grad, self.v.grad, self.C.grad, self.tau.grad])
+        for kernel, dim, (inputs, outputs) in reversed(
+            list(zip((p2g_kernel, grid_kernel, g2p_kernel), (n, self.grid_mv.size, n), self._args()))
+        ):
+            wp.launch(kernel, dim, inputs=inputs, outputs=outputs, adj_inputs=_adjoints(inputs),
+                      adj_outputs=_adjoints(outputs), adjoint=True, device=d, record_tape=False)
 
     def grid_mass_momentum(self) -> np.ndarray:
         """[(res+3)^3, 4] node (m v, m) of the last grid pass (for tests and diagnostics)."""
