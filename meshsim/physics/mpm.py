@@ -137,20 +137,23 @@ def p2g_kernel(
     bj = int(b[1]) + PAD
     bk = int(b[2]) + PAD
     # affine (x_i - x_p) = dx (i a0 + j a1 + k a2) - affine fx dx with a_c the columns of affine: built up
-    # one axis per loop level, so the innermost body is a few adds (same sum, fewer flops).
+    # one axis per loop level by adding a_c, so the innermost body is a few adds (same sum, fewer flops).
     a0 = dx * wp.vec3(affine[0, 0], affine[1, 0], affine[2, 0])
     a1 = dx * wp.vec3(affine[0, 1], affine[1, 1], affine[2, 1])
     a2 = dx * wp.vec3(affine[0, 2], affine[1, 2], affine[2, 2])
-    q0 = mv - affine * (fx * dx)
+    qi = mv - affine * (fx * dx)
     for i in range(3):
-        qi = q0 + float(i) * a0
+        qij = qi
         for j in range(3):
-            qij = qi + float(j) * a1
             wij = w[i, 0] * w[j, 1]
+            qk = qij
             for k in range(3):
                 weight = wij * w[k, 2]
-                q = weight * (qij + float(k) * a2)
+                q = weight * qk
                 wp.atomic_add(grid_mv, bi + i, bj + j, bk + k, wp.vec4(q[0], q[1], q[2], weight * m))
+                qk = qk + a2
+            qij = qij + a1
+        qi = qi + a0
 
 
 @wp.func
@@ -273,6 +276,25 @@ def grid_kernel(
     grid_v[t] = vel
 
 
+@wp.func
+def _gather_line(grid_v: wp.array3d(dtype=wp.vec3), i: int, j: int, k: int, wz: wp.vec3):
+    """sum_k w_k v and sum_k k w_k v over the nodes (i, j, k..k+2)."""
+    g1 = wz[1] * grid_v[i, j, k + 1]
+    g2 = wz[2] * grid_v[i, j, k + 2]
+    return wz[0] * grid_v[i, j, k] + g1 + g2, g1 + 2.0 * g2
+
+
+@wp.func
+def _gather_plane(grid_v: wp.array3d(dtype=wp.vec3), i: int, j: int, k: int, wy: wp.vec3, wz: wp.vec3):
+    """sum w v, sum j w v and sum k w v over the 3x3 nodes (i, j..j+2, k..k+2), j and k counted from 0."""
+    s0, t0 = _gather_line(grid_v, i, j, k, wz)
+    s1, t1 = _gather_line(grid_v, i, j + 1, k, wz)
+    s2, t2 = _gather_line(grid_v, i, j + 2, k, wz)
+    u1 = wy[1] * s1
+    u2 = wy[2] * s2
+    return wy[0] * s0 + u1 + u2, u1 + 2.0 * u2, wy[0] * t0 + wy[1] * t1 + wy[2] * t2
+
+
 @wp.kernel
 def g2p_kernel(
     x: wp.array(dtype=wp.vec3),
@@ -295,29 +317,19 @@ def g2p_kernel(
     bi = int(b[0]) + PAD
     bj = int(b[1]) + PAD
     bk = int(b[2]) + PAD
-    # sum_n w_n v_n (x_n - x_p)^T = dx (sum_n w_n v_n (i, j, k)^T - vel fx^T), summed axis by axis.
-    vel = wp.vec3(0.0)
-    c0 = wp.vec3(0.0)
-    c1 = wp.vec3(0.0)
-    c2 = wp.vec3(0.0)
-    for i in range(3):
-        si = wp.vec3(0.0)
-        sij = wp.vec3(0.0)
-        sik = wp.vec3(0.0)
-        for j in range(3):
-            sj = wp.vec3(0.0)
-            sjk = wp.vec3(0.0)
-            for k in range(3):
-                g = w[k, 2] * grid_v[bi + i, bj + j, bk + k]
-                sj += g
-                sjk += float(k) * g
-            si += w[j, 1] * sj
-            sij += (float(j) * w[j, 1]) * sj
-            sik += w[j, 1] * sjk
-        vel += w[i, 0] * si
-        c0 += (float(i) * w[i, 0]) * si
-        c1 += w[i, 0] * sij
-        c2 += w[i, 0] * sik
+    # sum_n w_n v_n (x_n - x_p)^T = dx (sum_n w_n v_n (i, j, k)^T - vel fx^T), summed axis by axis; the
+    # sums weighted by i, j or k (0, 1, 2) are written out so that no flop multiplies by 0 or 1.
+    wy = wp.vec3(w[0, 1], w[1, 1], w[2, 1])
+    wz = wp.vec3(w[0, 2], w[1, 2], w[2, 2])
+    s0, sj0, sk0 = _gather_plane(grid_v, bi, bj, bk, wy, wz)
+    s1, sj1, sk1 = _gather_plane(grid_v, bi + 1, bj, bk, wy, wz)
+    s2, sj2, sk2 = _gather_plane(grid_v, bi + 2, bj, bk, wy, wz)
+    u1 = w[1, 0] * s1
+    u2 = w[2, 0] * s2
+    vel = w[0, 0] * s0 + u1 + u2
+    c0 = u1 + 2.0 * u2
+    c1 = w[0, 0] * sj0 + w[1, 0] * sj1 + w[2, 0] * sj2
+    c2 = w[0, 0] * sk0 + w[1, 0] * sk1 + w[2, 0] * sk2
     Bm = dx * (wp.matrix_from_cols(c0, c1, c2) - wp.outer(vel, fx))
     Cp = (4.0 * inv_dx * inv_dx) * Bm
     C_out[p] = Cp
