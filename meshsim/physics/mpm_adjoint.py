@@ -31,6 +31,46 @@ def _col(A: wp.mat33, c: int):
     return wp.vec3(A[0, c], A[1, c], A[2, c])
 
 
+@wp.func
+def _axis(w: wp.mat33, a: int):
+    """The three nodes' (derivative) weights along axis a."""
+    return wp.vec3(w[0, a], w[1, a], w[2, a])
+
+
+@wp.func
+def _p2g_adj_line(adj: wp.array3d(dtype=wp.vec4), i: int, j: int, k: int, u: wp.vec3, a2: wp.vec3, m: float,
+                  wz: wp.vec3, dwz: wp.vec3):
+    """Nodes (i, j, k..k+2) with p = u, u + a2, u + 2 a2 and s = G . p + m h: sum w G, sum k w G, sum w s,
+    sum dw s."""
+    h0 = adj[i, j, k]
+    h1 = adj[i, j, k + 1]
+    h2 = adj[i, j, k + 2]
+    G0 = wp.vec3(h0[0], h0[1], h0[2])
+    G1 = wp.vec3(h1[0], h1[1], h1[2])
+    G2 = wp.vec3(h2[0], h2[1], h2[2])
+    u1 = u + a2
+    s = wp.vec3(wp.dot(G0, u) + m * h0[3], wp.dot(G1, u1) + m * h1[3], wp.dot(G2, u1 + a2) + m * h2[3])
+    g1 = wz[1] * G1
+    g2 = wz[2] * G2
+    return wz[0] * G0 + g1 + g2, g1 + 2.0 * g2, wp.dot(wz, s), wp.dot(dwz, s)
+
+
+@wp.func
+def _p2g_adj_plane(adj: wp.array3d(dtype=wp.vec4), i: int, j: int, k: int, u: wp.vec3, a1: wp.vec3, a2: wp.vec3,
+                   m: float, wy: wp.vec3, wz: wp.vec3, dwy: wp.vec3, dwz: wp.vec3):
+    """Nodes (i, j..j+2, k..k+2): sum w G, sum j w G, sum k w G and sum s (w w, dw w, w dw) over (j, k)."""
+    t0, tk0, rw0, rd0 = _p2g_adj_line(adj, i, j, k, u, a2, m, wz, dwz)
+    u = u + a1
+    t1, tk1, rw1, rd1 = _p2g_adj_line(adj, i, j + 1, k, u, a2, m, wz, dwz)
+    u = u + a1
+    t2, tk2, rw2, rd2 = _p2g_adj_line(adj, i, j + 2, k, u, a2, m, wz, dwz)
+    v1 = wy[1] * t1
+    v2 = wy[2] * t2
+    rw = wp.vec3(rw0, rw1, rw2)
+    return (wy[0] * t0 + v1 + v2, v1 + 2.0 * v2, wy[0] * tk0 + wy[1] * tk1 + wy[2] * tk2, wp.dot(wy, rw),
+            wp.dot(dwy, rw), wp.dot(wy, wp.vec3(rd0, rd1, rd2)))
+
+
 @wp.kernel
 def p2g_adjoint_kernel(
     x: wp.array(dtype=wp.vec3),
@@ -66,45 +106,27 @@ def p2g_adjoint_kernel(
     bi = int(b[0]) + PAD
     bj = int(b[1]) + PAD
     bk = int(b[2]) + PAD
-    g_mv = wp.vec3(0.0)  # sum w_n G_n
-    s0 = wp.vec3(0.0)  # sum w_n n_c G_n, c = 0, 1, 2
-    s1 = wp.vec3(0.0)
-    s2 = wp.vec3(0.0)
-    g_w = wp.vec3(0.0)  # sum (G_n . p_n + m h_n) grad w_n
-    for i in range(3):
-        ui = u + float(i) * a0
-        ti = wp.vec3(0.0)
-        tij = wp.vec3(0.0)
-        tik = wp.vec3(0.0)
-        e_ww = float(0.0)
-        e_dw = float(0.0)
-        e_wd = float(0.0)
-        for j in range(3):
-            uij = ui + float(j) * a1
-            tj = wp.vec3(0.0)
-            tjk = wp.vec3(0.0)
-            r_w = float(0.0)
-            r_d = float(0.0)
-            for k in range(3):
-                h = adj_grid_mv[bi + i, bj + j, bk + k]
-                G = wp.vec3(h[0], h[1], h[2])
-                s = wp.dot(G, uij + float(k) * a2) + m * h[3]
-                wG = w[k, 2] * G
-                tj += wG
-                tjk += float(k) * wG
-                r_w += w[k, 2] * s
-                r_d += dw[k, 2] * s
-            ti += w[j, 1] * tj
-            tij += (float(j) * w[j, 1]) * tj
-            tik += w[j, 1] * tjk
-            e_ww += w[j, 1] * r_w
-            e_dw += dw[j, 1] * r_w
-            e_wd += w[j, 1] * r_d
-        g_mv += w[i, 0] * ti
-        s0 += (float(i) * w[i, 0]) * ti
-        s1 += w[i, 0] * tij
-        s2 += w[i, 0] * tik
-        g_w += wp.vec3(dw[i, 0] * e_ww, w[i, 0] * e_dw, w[i, 0] * e_wd)
+    wx = _axis(w, 0)
+    wy = _axis(w, 1)
+    wz = _axis(w, 2)
+    dwx = _axis(dw, 0)
+    dwy = _axis(dw, 1)
+    dwz = _axis(dw, 2)
+    # Per plane i: sum w G, sum j w G, sum k w G and the three weight-gradient partial sums of s_n.
+    t0, tj0, tk0, ww0, dw0, wd0 = _p2g_adj_plane(adj_grid_mv, bi, bj, bk, u, a1, a2, m, wy, wz, dwy, dwz)
+    u = u + a0
+    t1, tj1, tk1, ww1, dw1, wd1 = _p2g_adj_plane(adj_grid_mv, bi + 1, bj, bk, u, a1, a2, m, wy, wz, dwy, dwz)
+    u = u + a0
+    t2, tj2, tk2, ww2, dw2, wd2 = _p2g_adj_plane(adj_grid_mv, bi + 2, bj, bk, u, a1, a2, m, wy, wz, dwy, dwz)
+    v1 = wx[1] * t1
+    v2 = wx[2] * t2
+    g_mv = wx[0] * t0 + v1 + v2  # sum w_n G_n
+    s0 = v1 + 2.0 * v2  # sum w_n n_c G_n, c = 0, 1, 2
+    s1 = wx[0] * tj0 + wx[1] * tj1 + wx[2] * tj2
+    s2 = wx[0] * tk0 + wx[1] * tk1 + wx[2] * tk2
+    # sum (G_n . p_n + m h_n) grad w_n
+    g_w = wp.vec3(wp.dot(dwx, wp.vec3(ww0, ww1, ww2)), wp.dot(wx, wp.vec3(dw0, dw1, dw2)),
+                  wp.dot(wx, wp.vec3(wd0, wd1, wd2)))
     g_A = dx * (wp.matrix_from_cols(s0, s1, s2) - wp.outer(g_mv, fx))
     g_fx = g_w - dx * (wp.transpose(A) * g_mv)
     adj_x[p] = adj_x[p] + g_fx * inv_dx  # G2P's adjoint wrote its part of adj_x first
@@ -153,6 +175,33 @@ def grid_adjoint_kernel(
     adj_grid_mv[t] = out
 
 
+@wp.func
+def _g2p_adj_line(grid_v: wp.array3d(dtype=wp.vec3), adj: wp.array3d(dtype=wp.vec3), i: int, j: int, k: int,
+                  r: wp.vec3, b2: wp.vec3, wij: float, wz: wp.vec3, dwz: wp.vec3):
+    """Nodes (i, j, k..k+2) with r = r, r + b2, r + 2 b2: scatter w r, return sum w (v . r) and sum dw (v . r)."""
+    r1 = r + b2
+    r2 = r1 + b2
+    wp.atomic_add(adj, i, j, k, (wij * wz[0]) * r)
+    wp.atomic_add(adj, i, j, k + 1, (wij * wz[1]) * r1)
+    wp.atomic_add(adj, i, j, k + 2, (wij * wz[2]) * r2)
+    s = wp.vec3(wp.dot(grid_v[i, j, k], r), wp.dot(grid_v[i, j, k + 1], r1), wp.dot(grid_v[i, j, k + 2], r2))
+    return wp.dot(wz, s), wp.dot(dwz, s)
+
+
+@wp.func
+def _g2p_adj_plane(grid_v: wp.array3d(dtype=wp.vec3), adj: wp.array3d(dtype=wp.vec3), i: int, j: int, k: int,
+                   r: wp.vec3, b1: wp.vec3, b2: wp.vec3, wi: float, wy: wp.vec3, wz: wp.vec3, dwy: wp.vec3,
+                   dwz: wp.vec3):
+    """Nodes (i, j..j+2, k..k+2): sum (v . r) over (j, k) weighted w w, dw w and w dw."""
+    rw0, rd0 = _g2p_adj_line(grid_v, adj, i, j, k, r, b2, wi * wy[0], wz, dwz)
+    r = r + b1
+    rw1, rd1 = _g2p_adj_line(grid_v, adj, i, j + 1, k, r, b2, wi * wy[1], wz, dwz)
+    r = r + b1
+    rw2, rd2 = _g2p_adj_line(grid_v, adj, i, j + 2, k, r, b2, wi * wy[2], wz, dwz)
+    rw = wp.vec3(rw0, rw1, rw2)
+    return wp.dot(wy, rw), wp.dot(dwy, rw), wp.dot(wy, wp.vec3(rd0, rd1, rd2))
+
+
 @wp.kernel
 def g2p_adjoint_kernel(
     x: wp.array(dtype=wp.vec3),
@@ -199,26 +248,19 @@ def g2p_adjoint_kernel(
     b1 = dx * _col(g_B, 1)
     b2 = dx * _col(g_B, 2)
     r0 = g_vel - g_B * (fx * dx)
-    g_w = wp.vec3(0.0)  # sum (v_n . r_n) grad w_n
-    for i in range(3):
-        ri = r0 + float(i) * b0
-        e_ww = float(0.0)
-        e_dw = float(0.0)
-        e_wd = float(0.0)
-        for j in range(3):
-            rij = ri + float(j) * b1
-            wij = w[i, 0] * w[j, 1]
-            r_w = float(0.0)
-            r_d = float(0.0)
-            for k in range(3):
-                r = rij + float(k) * b2
-                wp.atomic_add(adj_grid_v, bi + i, bj + j, bk + k, (wij * w[k, 2]) * r)
-                s = wp.dot(grid_v[bi + i, bj + j, bk + k], r)
-                r_w += w[k, 2] * s
-                r_d += dw[k, 2] * s
-            e_ww += w[j, 1] * r_w
-            e_dw += dw[j, 1] * r_w
-            e_wd += w[j, 1] * r_d
-        g_w += wp.vec3(dw[i, 0] * e_ww, w[i, 0] * e_dw, w[i, 0] * e_wd)
+    wx = _axis(w, 0)
+    wy = _axis(w, 1)
+    wz = _axis(w, 2)
+    dwx = _axis(dw, 0)
+    dwy = _axis(dw, 1)
+    dwz = _axis(dw, 2)
+    ww0, dw0, wd0 = _g2p_adj_plane(grid_v, adj_grid_v, bi, bj, bk, r0, b1, b2, wx[0], wy, wz, dwy, dwz)
+    r0 = r0 + b0
+    ww1, dw1, wd1 = _g2p_adj_plane(grid_v, adj_grid_v, bi + 1, bj, bk, r0, b1, b2, wx[1], wy, wz, dwy, dwz)
+    r0 = r0 + b0
+    ww2, dw2, wd2 = _g2p_adj_plane(grid_v, adj_grid_v, bi + 2, bj, bk, r0, b1, b2, wx[2], wy, wz, dwy, dwz)
+    # sum (v_n . r_n) grad w_n
+    g_w = wp.vec3(wp.dot(dwx, wp.vec3(ww0, ww1, ww2)), wp.dot(wx, wp.vec3(dw0, dw1, dw2)),
+                  wp.dot(wx, wp.vec3(wd0, wd1, wd2)))
     g_fx = g_w - dx * (wp.transpose(g_B) * vel)
     adj_x[p] = ax + g_fx * inv_dx
