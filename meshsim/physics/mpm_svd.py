@@ -47,32 +47,106 @@ def svd_rotation(F: torch.Tensor):
     U, V = torch.empty_like(F), torch.empty_like(F)
     S = torch.empty(F.shape[:-1], dtype=F.dtype, device=F.device)
     if len(F):
-        dev = "cpu" if F.device.type == "cpu" else f"cuda:{F.device.index or 0}"
         wp.launch(_svd_kernel, len(F), inputs=[wp.from_torch(F, dtype=mat)],
                   outputs=[wp.from_torch(U, dtype=mat), wp.from_torch(S, dtype=vec), wp.from_torch(V, dtype=mat)],
-                  device=dev, record_tape=False)
+                  device=_device(F), record_tape=False)
     return U.to(dtype), S.to(dtype), V.to(dtype)
 
 
+@wp.kernel
+def _polar_kernel(
+    F: wp.array(dtype=Any),
+    R: wp.array(dtype=Any),
+    S: wp.array(dtype=Any),
+    U: wp.array(dtype=wp.mat33d),
+    S64: wp.array(dtype=wp.vec3d),
+    V: wp.array(dtype=wp.mat33d),
+):
+    # The SVD in float64 whatever F's precision; R = U V^T and sigma come back in F's precision, the factors
+    # stay float64 for the backward.
+    i = wp.tid()
+    u, s, v = wp.svd3(wp.mat33d(F[i]))
+    U[i] = u
+    S64[i] = s
+    V[i] = v
+    R[i] = type(F[i])(u * wp.transpose(v))
+    S[i] = type(S[i])(s)
+
+
+@wp.kernel
+def _polar_grad_kernel(
+    U: wp.array(dtype=wp.mat33d),
+    S: wp.array(dtype=wp.vec3d),
+    V: wp.array(dtype=wp.mat33d),
+    grad_R: wp.array(dtype=Any),
+    grad_S: wp.array(dtype=Any),
+    eps: wp.float64,
+    grad_F: wp.array(dtype=Any),
+):
+    # dF = U K V^T with K = skew(U^T dR V) / (sigma_i + sigma_j) off the diagonal and dsigma on it.
+    i = wp.tid()
+    u = U[i]
+    v = V[i]
+    s = S[i]
+    G = wp.transpose(u) * wp.mat33d(grad_R[i]) * v
+    gs = wp.vec3d(grad_S[i])
+    K = wp.mat33d(0.0)
+    for a in range(3):
+        K[a, a] = gs[a]
+        for b in range(3):
+            if a != b:
+                d = s[a] + s[b]
+                if wp.abs(d) < eps:
+                    d = eps
+                K[a, b] = (G[a, b] - G[b, a]) / d
+    grad_F[i] = type(grad_F[i])(u * K * wp.transpose(v))
+
+
+def _device(t: torch.Tensor) -> str:
+    return "cpu" if t.device.type == "cpu" else f"cuda:{t.device.index or 0}"
+
+
 class _PolarSigma(torch.autograd.Function):
+    # One Warp launch each way (SVD + R = U V^T forward, the whole polar gradient backward): the torch version
+    # of these few 3x3 products cost more than the SVD itself at 1,000 particles.
     @staticmethod
     def forward(ctx, F):
-        U, S, V = svd_rotation(F)
-        ctx.save_for_backward(U, S, V)
-        return U @ V.transpose(-1, -2), S
+        if F.dtype not in _TYPES:
+            raise TypeError(f"polar_sigma supports float32 and float64, got {F.dtype}")
+        init_warp()
+        F = F.detach().contiguous()
+        n = len(F)
+        R = torch.empty_like(F)
+        S = torch.empty(F.shape[:-1], dtype=F.dtype, device=F.device)
+        U = torch.empty(F.shape, dtype=torch.float64, device=F.device)
+        V = torch.empty_like(U)
+        S64 = torch.empty(S.shape, dtype=torch.float64, device=F.device)
+        if n:
+            mat, vec = (wp.mat33, wp.vec3) if F.dtype == torch.float32 else (wp.mat33d, wp.vec3d)
+            wp.launch(_polar_kernel, n, inputs=[wp.from_torch(F, dtype=mat)],
+                      outputs=[wp.from_torch(R, dtype=mat), wp.from_torch(S, dtype=vec),
+                               wp.from_torch(U, dtype=wp.mat33d), wp.from_torch(S64, dtype=wp.vec3d),
+                               wp.from_torch(V, dtype=wp.mat33d)],
+                      device=_device(F), record_tape=False)
+        ctx.save_for_backward(U, S64, V)
+        ctx.dtype = F.dtype
+        return R, S
 
     @staticmethod
     def backward(ctx, grad_R, grad_S):
         U, S, V = ctx.saved_tensors
-        K = torch.zeros_like(U)
-        if grad_R is not None:
-            G = U.transpose(-1, -2) @ grad_R @ V
-            denom = S[:, :, None] + S[:, None, :]
-            denom = torch.where(denom.abs() < _EPS, torch.full_like(denom, _EPS), denom)
-            K = (G - G.transpose(-1, -2)) / denom
-        if grad_S is not None:
-            K = K + torch.diag_embed(grad_S)
-        return U @ K @ V.transpose(-1, -2)
+        n, dtype = len(U), ctx.dtype
+        grad_R = torch.zeros(U.shape, dtype=dtype, device=U.device) if grad_R is None else grad_R.contiguous()
+        grad_S = torch.zeros(S.shape, dtype=dtype, device=U.device) if grad_S is None else grad_S.contiguous()
+        grad_F = torch.empty(U.shape, dtype=dtype, device=U.device)
+        if n:
+            mat, vec = (wp.mat33, wp.vec3) if dtype == torch.float32 else (wp.mat33d, wp.vec3d)
+            wp.launch(_polar_grad_kernel, n,
+                      inputs=[wp.from_torch(U, dtype=wp.mat33d), wp.from_torch(S, dtype=wp.vec3d),
+                              wp.from_torch(V, dtype=wp.mat33d), wp.from_torch(grad_R.to(dtype), dtype=mat),
+                              wp.from_torch(grad_S.to(dtype), dtype=vec), wp.float64(_EPS)],
+                      outputs=[wp.from_torch(grad_F, dtype=mat)], device=_device(U), record_tape=False)
+        return grad_F
 
 
 def polar_sigma(F: torch.Tensor):
