@@ -83,8 +83,8 @@ class TransformerBlock(nn.Module):
         self.heads, self.attention = heads, attention
         self.norm_nodes = nn.LayerNorm(latent)
         self.norm_edges = nn.ModuleList(nn.LayerNorm(latent) for _ in range(edge_sets))
-        self.qkv = nn.Linear(latent, 3 * latent, bias=False)  # Q, K, V fused in one matmul
-        self.edge_proj = nn.Linear(latent, 2 * latent, bias=False)  # W_P, W_G fused
+        self.qkv = nn.Linear(latent, 3 * latent, bias=False)  # W_Q, W_K, W_V stacked (one parameter)
+        self.edge_proj = nn.Linear(latent, 2 * latent, bias=False)  # W_P, W_G stacked
         self.out = nn.Linear(edge_sets * latent, latent)
         self.norm_ffn = nn.LayerNorm(latent)
         self.ffn = FeedForward(latent)
@@ -93,11 +93,20 @@ class TransformerBlock(nn.Module):
         """h [N, latent]; edge_sets: (edge_index [2, E], edge latents [E, latent], receiver CSR or None)."""
         n, latent = h.shape
         shape = (-1, self.heads, latent // self.heads)
-        q, k, v = (t.reshape(shape) for t in self.qkv(self.norm_nodes(h)).chunk(3, dim=-1))
+        q, k, v = (t.view(shape) for t in _split_linear(self.qkv, self.norm_nodes(h), 3))
         attended = []
         for norm, (index, e, csr) in zip(self.norm_edges, edge_sets):
-            bias, gate = (t.reshape(shape) for t in self.edge_proj(norm(e)).chunk(2, dim=-1))
+            bias, gate = (t.view(shape) for t in _split_linear(self.edge_proj, norm(e), 2))
             out = edge_attention(q, k, v, bias, gate, index[0], index[1], n, mode=self.attention, csr=csr)
             attended.append(out.reshape(n, latent))
         h = h + self.out(torch.cat(attended, dim=-1))
         return h + self.ffn(self.norm_ffn(h))
+
+
+def _split_linear(linear: nn.Linear, x: torch.Tensor, parts: int) -> tuple[torch.Tensor, ...]:
+    """`linear(x).chunk(parts, -1)` for a bias-free layer, with every part contiguous: one matmul per part.
+
+    Chunks of one fused output are strided views that the attention kernels would copy (forward and backward);
+    a broadcast batched matmul copies its input instead. Per-part matmuls copy nothing (-20% HCMT train step).
+    """
+    return tuple(x @ w.T for w in linear.weight.chunk(parts))
