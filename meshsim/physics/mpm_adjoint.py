@@ -156,23 +156,25 @@ def grid_adjoint_kernel(
 ):
     t = wp.tid()
     q = grid_mv[t]
+    if not (q[3] > 0.0):  # an empty node (most of them; or a NaN mass, as in the forward) has velocity 0
+        adj_grid_mv[t] = wp.vec4(0.0)
+        return
+    node = _node(t, side)
+    vel, mask, stopped = _node_velocity(q, node, dt, dx, res, gravity, wall, band, plane_point, plane_normal,
+                                        plane_kind, sphere_center, sphere_radius, sphere_kind)
     out = wp.vec4(0.0)
-    if q[3] > 0.0:
-        node = _node(t, side)
-        vel, mask, stopped = _node_velocity(q, node, dt, dx, res, gravity, wall, band, plane_point,
-                                            plane_normal, plane_kind, sphere_center, sphere_radius, sphere_kind)
-        if stopped == 0:  # a stopped node's velocity is 0 whatever its momentum
-            g = adj_grid_v[t]
-            if mask != wp.int64(0):  # most nodes: no condition projected them
-                count = 6 + plane_point.shape[0] + sphere_center.shape[0]
-                for r in range(count):
-                    s = count - 1 - r  # the projections are symmetric; applied last-first
-                    if (mask >> wp.int64(s)) & wp.int64(1) != wp.int64(0):
-                        n = _condition_normal(s, node, dx, plane_normal, sphere_center)
-                        g = g - wp.dot(g, n) * n
-            inv_m = 1.0 / q[3]
-            mv = wp.vec3(q[0], q[1], q[2])
-            out = wp.vec4(g[0] * inv_m, g[1] * inv_m, g[2] * inv_m, -wp.dot(g, mv) * inv_m * inv_m)
+    if stopped == 0:  # a stopped node's velocity is 0 whatever its momentum
+        g = adj_grid_v[t]
+        if mask != wp.int64(0):  # most nodes: no condition projected them
+            count = 6 + plane_point.shape[0] + sphere_center.shape[0]
+            for r in range(count):
+                s = count - 1 - r  # the projections are symmetric; applied last-first
+                if (mask >> wp.int64(s)) & wp.int64(1) != wp.int64(0):
+                    n = _condition_normal(s, node, dx, plane_normal, sphere_center)
+                    g = g - wp.dot(g, n) * n
+        inv_m = 1.0 / q[3]
+        mv = wp.vec3(q[0], q[1], q[2])
+        out = wp.vec4(g[0] * inv_m, g[1] * inv_m, g[2] * inv_m, -wp.dot(g, mv) * inv_m * inv_m)
     adj_grid_mv[t] = out
 
 
