@@ -1,14 +1,15 @@
 """Hand-written adjoints of the MPM kernels (P2G, grid update, G2P).
 
 Warp's generated adjoints replay each 27-node loop with matrix temporaries and scatter through atomics, and
-the generated grid adjoint replays every node, empty ones included. These kernels do each reverse pass in one
-sweep. The transfer adjoints use the structure the forward kernels use: along the three nodes of an axis the
-offset x_n - x_p grows by dx, so every per-node quantity is a running sum, and the weight gradient
-(closed-form quadratic B-spline derivative: dw0 = f - 1.5, dw1 = -2 (f - 1), dw2 = f - 0.5) is summed one
-axis at a time. The grid adjoint replays a node's boundary conditions (`mpm._node_velocity`) and applies the
-transposed projections in reverse order. Input grads are written (=), not accumulated, so the caller zeroes
-only the grid velocity grad that G2P's adjoint scatters into. `tests/nclaw` checks them against Warp's
-generated adjoints.
+its generated grid adjoint is wrong at collider nodes (the velocity is reassigned inside dynamic loops over
+the colliders). These kernels do each reverse pass in one sweep. The transfer adjoints use the structure the
+forward kernels use: along the three nodes of an axis the offset x_n - x_p grows by dx, so every per-node
+quantity is a running sum, and the weight gradient (closed-form quadratic B-spline derivative:
+dw0 = f - 1.5, dw1 = -2 (f - 1), dw2 = f - 0.5) is summed one axis at a time. The grid adjoint replays a
+node's boundary conditions (`mpm._node_velocity`) and applies the transposed projections in reverse order.
+Input grads are written (=), not accumulated, so the caller zeroes only the grid velocity grad that G2P's
+adjoint scatters into. `tests/nclaw` checks the transfer adjoints against Warp's generated ones and the grid
+adjoint against finite differences.
 """
 
 from __future__ import annotations
