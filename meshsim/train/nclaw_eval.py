@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meshsim.config import from_dict
+from meshsim.config import from_dict, to_dict
 from meshsim.errors import ConfigError, OutputError, SimulationError
 
 SUITES = ("reconstruction", "time", "velocity", "shape", "contact")
@@ -37,12 +37,23 @@ def position_mse(pred: np.ndarray, gt: np.ndarray, every: int = 5) -> float:
     return float(((pred[idx] - gt[idx]) ** 2).sum(-1).mean())
 
 
-def compare(scene_cfg, laws_true: dict, laws_model: dict, seed: int = 0, every: int = 5) -> dict:
-    """Simulate one scene with the true and the learned laws; errors and sizes."""
+def compare(scene_cfg, laws_true: dict, laws_model: dict, seed: int = 0, every: int = 5,
+            cache: dict | None = None) -> dict:
+    """Simulate one scene with the true and the learned laws; errors and sizes.
+
+    `cache` (a dict) keeps ground-truth rollouts across calls, keyed by scene and seed: several models
+    evaluated on the same suites then simulate the truth once.
+    """
     from meshsim.scenarios.mpm_blob import build_scene, rollout_scene, scene_material
 
     scene = build_scene(scene_cfg, seed)
-    gt = rollout_scene(scene_cfg, scene, scene_material(scene, laws_true))["x"]
+    key = (json.dumps(to_dict(scene_cfg), sort_keys=True), seed)
+    if cache is not None and key in cache:
+        gt = cache[key]
+    else:
+        gt = rollout_scene(scene_cfg, scene, scene_material(scene, laws_true))["x"]
+        if cache is not None:
+            cache[key] = gt
     try:
         pred = rollout_scene(scene_cfg, scene, scene_material(scene, laws_model))["x"]
     except SimulationError as err:
@@ -79,10 +90,11 @@ def suite_scenes(name: str, scene_cfg, materials: list[str], time_factor: int = 
 
 
 def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, steps: int = 0, every: int = 5,
-             seeds=(1, 7, 8), spacing: float = 0.0) -> dict:
+             seeds=(1, 7, 8), spacing: float = 0.0, cache: dict | None = None) -> dict:
     """Run the suites for every checkpoint; returns (and writes to `out`, atomically) the metrics dict.
 
-    steps > 0 overrides the number of MPM steps of every scene (quick runs); spacing > 0 the particle spacing.
+    steps > 0 overrides the number of MPM steps of every scene (quick runs); spacing > 0 the particle spacing;
+    `cache` keeps ground-truth rollouts for later calls (see `compare`).
     """
     from meshsim.physics.materials import preset
     from meshsim.scenarios.mpm_blob import MPMSceneConfig
@@ -115,12 +127,12 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
             for suite in suites:
                 if suite == "contact":
                     continue
-                res[suite] = {label: compare(cfg, truth, models, seed, every)
+                res[suite] = {label: compare(cfg, truth, models, seed, every, cache)
                               for label, cfg, seed in suite_scenes(suite, scene, [material], seeds=seeds)}
             results["materials"][material] = res
         if "contact" in suites:
             first = next(iter(scenes.values()))
-            results["contact"] = {label: compare(cfg, truth, models, seed, every)
+            results["contact"] = {label: compare(cfg, truth, models, seed, every, cache)
                                   for label, cfg, seed in suite_scenes("contact", first, list(models))}
     results["summary"] = summarize(results)
     if out is not None:
@@ -132,12 +144,14 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
 
 def summarize(results: dict) -> dict:
     """Per material: mean error of reconstruction and of all out-of-distribution cases (None if any of them
-    diverged) and the number of diverged cases."""
+    diverged), the number of diverged cases and the mean of each out-of-distribution suite (ood_time, ...)."""
     summary = {}
     for material, res in results["materials"].items():
         ood = [c["mse"] for s, cases in res.items() if s != "reconstruction" for c in cases.values()]
         rec = [c["mse"] for c in res.get("reconstruction", {}).values()]
         mean = lambda xs: None if not xs or any(x is None for x in xs) else float(np.mean(xs))  # noqa: E731
         summary[material] = {"reconstruction": mean(rec), "ood": mean(ood),
-                             "diverged": sum(x is None for x in rec + ood)}
+                             "diverged": sum(x is None for x in rec + ood),
+                             **{f"ood_{s}": mean([c["mse"] for c in cases.values()])
+                                for s, cases in res.items() if s != "reconstruction"}}
     return summary

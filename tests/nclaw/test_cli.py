@@ -6,6 +6,7 @@ import pytest
 
 from meshsim.cli import main
 from meshsim.datasets import TrajectoryFile
+from meshsim.train.nclaw_eval import evaluate
 
 
 def test_generate_train_eval_end_to_end(tmp_path, capsys):
@@ -34,7 +35,15 @@ def test_generate_train_eval_end_to_end(tmp_path, capsys):
     assert set(res["materials"]["sand"]) == {"reconstruction", "shape"}
     assert set(res["materials"]["sand"]["shape"]) == {"torus", "star", "blob"}
     assert res["summary"]["sand"]["reconstruction"] >= 0
+    assert res["summary"]["sand"]["ood"] == pytest.approx(res["summary"]["sand"]["ood_shape"])  # the only OOD suite
     assert "sand+sand" in res["contact"]
+    # A ground-truth cache shared by two evaluations: the truth is simulated once, the errors do not change.
+    cache = {}
+    once = evaluate([str(run / "checkpoint.pt")], ("reconstruction",), steps=6, cache=cache)
+    twice = evaluate([str(run / "checkpoint.pt")], ("reconstruction",), steps=6, cache=cache)
+    assert len(cache) == 1
+    assert once["materials"] == twice["materials"]
+    assert once["summary"]["sand"]["reconstruction"] == res["summary"]["sand"]["reconstruction"]
 
 
 @pytest.mark.parametrize(
