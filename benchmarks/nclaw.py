@@ -11,7 +11,7 @@ reconstruction error is kept (the same selection for nclaw and plain; see PLASTI
 Errors (m^2, mean squared particle position error over every 5th frame) on reconstruction and on the OOD
 suites time (2x longer), velocity (new random velocities) and shape (torus, star, blob), with the plain/NCLaw
 ratio of the mean over all OOD cases (the goal) and of each suite.
-Default size: 512 particles, 200-step (0.1 s) trajectories, 30 epochs: about 12 minutes on 2 quiet cores.
+Default size: 512 particles, 200-step (0.1 s) trajectories, 30 epochs: about 10 minutes on 2 cores.
 Also times one training epoch (1,000 particles, 1,000 steps, fwd+bwd); --quick extrapolates it from 100 steps.
 The last line is one JSON object.
 """
@@ -72,7 +72,7 @@ def main() -> None:
         train = {"epochs": 6, "teacher_start": 10, "teacher_end": 50, "lr": 3e-3, "lr_plastic": 3e-3}
         eval_kw = {"seeds": (1,)}
         timing_steps = 100
-    else:  # about 12 minutes on 2 quiet cores (docs/nclaw.md: why this size)
+    else:  # about 10 minutes on 2 cores (docs/nclaw.md: why this size)
         scene = ["steps=200", "spacing=0.0625"]
         train = {"epochs": 30, "teacher_start": 10, "teacher_end": 50, "lr": 3e-3, "lr_plastic": 3e-3}
         eval_kw = {"seeds": (1, 7, 8)}
