@@ -6,7 +6,8 @@ Both models at their published sizes (MGN: 15 blocks, latent 128; HCMT: 2 CMT + 
 latent 128 = 4 heads x 32) on windows of one `impact-plate-2d` trajectory (small preset with --quick, the
 benchmark preset otherwise). Times are medians over repeated steps after a warm-up:
 - train step: loss (with noise, contacts, hierarchy levels) + backward + Adam step, one graph per batch;
-- rollout step: `LearnedSimulator.step` (no grad) on the prepared mesh;
+- rollout step: `LearnedSimulator.step` (no grad) on the prepared mesh; `rollout_loop_step_s`: a whole
+  `meshsim.rollout.rollout` of up to 20 steps divided by its steps (the loop's overhead on top of the network);
 - solver frame: Warp FEM wall time of the whole trajectory (kernels already compiled) / stored frames.
 Last line: one JSON object.
 """
@@ -81,6 +82,7 @@ class Runner:
         self.optimizer = torch.optim.Adam(self.sim.parameters(), lr=1e-4)
         self.static = self.sim.prepare(traj.mesh_pos, traj.cells, traj.node_type, traj.attrs)
         self.frames = torch.as_tensor(traj.world_pos, device=device)
+        self.traj = traj
         self.device, self.count = device, 0
         self.parameters = sum(p.numel() for p in self.sim.parameters())
 
@@ -101,6 +103,18 @@ class Runner:
         return timed(lambda: self.sim.step(self.static, self.frames[t - 1], self.frames[t], self.frames[t + 1]),
                      self.device)
 
+    def rollout_loop_step(self, steps: int) -> float | None:
+        """Time per step of a whole `meshsim.rollout.rollout` (mesh preparation, contacts, divergence checks,
+        copies to numpy included): compared with `rollout_step`, the overhead of the loop around the network.
+        None when the untrained network leaves the divergence box first."""
+        from meshsim.errors import RolloutDivergedError
+        from meshsim.rollout import rollout
+
+        try:
+            return timed(lambda: rollout(self.sim, self.traj, steps), self.device) / steps
+        except RolloutDivergedError:
+            return None
+
 
 def measure(traj, radius: float, repeats: int, device: torch.device) -> dict:
     """Median step times; the two models alternate so that changing machine load hits both alike."""
@@ -112,8 +126,10 @@ def measure(traj, radius: float, repeats: int, device: torch.device) -> dict:
             if r:
                 times[kind]["train"].append(train)
                 times[kind]["rollout"].append(rollout)
+    loop_steps = min(20, traj.world_pos.shape[0] - 2)
     return {kind: {"train_step_s": statistics.median(times[kind]["train"]),
                    "rollout_step_s": statistics.median(times[kind]["rollout"]),
+                   "rollout_loop_step_s": runner.rollout_loop_step(loop_steps),
                    "collate_s": runner.collate_s, "parameters": runner.parameters}
             for kind, runner in runners.items()}
 

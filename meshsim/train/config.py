@@ -19,12 +19,17 @@ from meshsim.models import ModelConfig
 
 @dataclass
 class OptimConfig:
-    """Adam with exponential decay: lr(step) = max(lr * decay_rate ** (step / decay_steps), min_lr)."""
+    """Adam with exponential decay: lr(step) = max(lr * decay_rate ** (step / decay_steps), min_lr).
+
+    With `over_budget` (and a run's `time_limit_minutes`), the exponent is the spent fraction of the wall-clock
+    budget instead of step / decay_steps: the rate falls by `decay_rate` over the budget, however many steps fit.
+    """
 
     lr: float = 1e-4
     decay_rate: float = 0.1
     decay_steps: int = 1_000_000
     min_lr: float = 0.0  # floor; 0 = none (the published schedule has none)
+    over_budget: bool = False  # decay over time_limit_minutes instead of decay_steps
 
     def __post_init__(self) -> None:
         _positive("optim.lr", self.lr)
@@ -34,9 +39,10 @@ class OptimConfig:
         if self.min_lr < 0 or self.min_lr > self.lr:
             raise ConfigError(f"optim.min_lr must be in [0, optim.lr={self.lr}], got {self.min_lr}")
 
-    def lr_factor(self, step: int) -> float:
-        """Multiplier of `lr` after `step` optimisation steps."""
-        return max(self.decay_rate ** (step / self.decay_steps), self.min_lr / self.lr)
+    def lr_factor(self, step: int, budget_spent: float | None = None) -> float:
+        """Multiplier of `lr` after `step` optimisation steps (`over_budget`: after `budget_spent` in [0, 1])."""
+        progress = min(budget_spent, 1.0) if self.over_budget and budget_spent is not None else step / self.decay_steps
+        return max(self.decay_rate ** progress, self.min_lr / self.lr)
 
 
 @dataclass
@@ -74,6 +80,8 @@ class TrainConfig:
         for key in ("warmup_steps", "val_interval", "num_workers", "time_limit_minutes"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.optim.over_budget and not self.time_limit_minutes:
+            raise ConfigError("optim.over_budget decays the learning rate over time_limit_minutes: set it (> 0)")
         if self.warmup_steps >= self.steps:
             raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})")
         if not self.name or "/" in self.name or self.name in (".", ".."):

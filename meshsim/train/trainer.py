@@ -120,8 +120,9 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                 epoch_iter = _epoch_loader(dataset, cfg, env, epoch, offset)
                 epoch_of_iter = epoch
             batch = sim.collate(next(epoch_iter)).to(env.device)
+            spent = _budget_spent(cfg, started, env) if cfg.optim.over_budget else None
             for group in optimizer.param_groups:
-                group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step)
+                group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
             warm = step < cfg.warmup_steps
             if warm:
                 with torch.no_grad():
@@ -224,6 +225,15 @@ def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, 
     return dict(zip(keys, means.tolist()))
 
 
+def _budget_spent(cfg: TrainConfig, started: float, env: D.DistEnv) -> float:
+    """Fraction of the wall-clock budget spent so far, by rank 0's clock (every rank uses the same rate)."""
+    spent = torch.tensor([(time.perf_counter() - started) / (60.0 * cfg.time_limit_minutes)], dtype=torch.float64)
+    if env.distributed:
+        spent = spent.to(env.device)
+        dist.broadcast(spent, src=0)
+    return float(spent.item())
+
+
 def _out_of_time(cfg: TrainConfig, started: float, env: D.DistEnv) -> bool:
     """Whether the wall-clock budget is spent; rank 0's clock decides for every rank."""
     if not cfg.time_limit_minutes:
@@ -269,7 +279,8 @@ def _payload(cfg: TrainConfig, sim, optimizer, step: int, best: float, dim: int,
         "model": {k: v.detach().cpu() for k, v in sim.state_dict().items()},
         "optimizer": _to_cpu(optimizer.state_dict()),
         "scheduler": {"kind": "exponential", "lr": cfg.optim.lr, "decay_rate": cfg.optim.decay_rate,
-                      "decay_steps": cfg.optim.decay_steps, "min_lr": cfg.optim.min_lr, "step": step},
+                      "decay_steps": cfg.optim.decay_steps, "min_lr": cfg.optim.min_lr,
+                      "over_budget": cfg.optim.over_budget, "step": step},
         "step": step,
         "best_metric": best,
         "rng": {"ranks": rng_states or []},

@@ -81,6 +81,15 @@ def test_learning_rate_decays_exponentially_down_to_the_floor():
     assert opt.lr * opt.lr_factor(5000) == pytest.approx(2e-6)  # floor
 
 
+def test_learning_rate_can_decay_over_the_wall_clock_budget():
+    opt = OptimConfig(lr=1e-3, decay_rate=0.1, decay_steps=10, over_budget=True)
+    assert opt.lr * opt.lr_factor(10**6, budget_spent=0.0) == pytest.approx(1e-3)  # steps no longer count
+    assert opt.lr * opt.lr_factor(3, budget_spent=0.5) == pytest.approx(1e-3 * 0.1**0.5)
+    assert opt.lr * opt.lr_factor(3, budget_spent=1.7) == pytest.approx(1e-4)  # past the budget: the end rate
+    with pytest.raises(ConfigError, match="time_limit_minutes"):
+        TrainConfig(train_data=["x.h5"], optim=opt)
+
+
 def test_data_order_is_a_pure_function_of_seed_and_epoch_and_ranks_partition_it():
     a = D.rank_batches(23, 2, seed=5, epoch=3, rank=0, world=1)
     assert np.array_equal(a, D.rank_batches(23, 2, seed=5, epoch=3, rank=0, world=1))
