@@ -39,12 +39,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data-dir", default=None, help="where the generated stores are kept and reused")
     ap.add_argument("--keep-runs", action="store_true", help="keep the run folders (printed)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch CPU threads (0: torch's default). On a machine other jobs share, 1 keeps a model "
+                         "from waiting on a descheduled thread at every op (HCMT runs many small ops)")
     ap.add_argument("--seeds", type=int, default=1,
                     help="train each model with seeds 0..K-1 (alternating models) and report means: at minutes of "
                          "CPU budget one seed's rollout RMSE varies by tens of percent")
     args = ap.parse_args(argv)
 
     quick = args.quick
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     budget = args.budget_minutes if args.budget_minutes is not None else (0.3 if quick else 20.0)
     num_train = args.num_train or (4 if quick else 24)
     num_test = args.num_test or (2 if quick else 8)
