@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "scene_overrides": scene_overrides, "seconds": round(data_seconds, 1)},
         "hcmt": results["hcmt"], "mgn": results["mgn"],
         "hcmt_p_all": h, "mgn_p_all": m, "hcmt_over_mgn_rollout_rmse": ratio,
+        "trivial_p_all": trivial_baselines(stores["test"]),
         "note": "RMSE x1e-3 (metres -> mm), HCMT definition; goal hcmt_over_mgn_rollout_rmse <= 0.6",
     }
     print(json.dumps(out))
@@ -105,6 +106,26 @@ def generate_split(cache: Path, split: str, num: int, seed: int, overrides: list
     out = cache / f"{split}.h5"
     generate(SCENE, num=num, out=out, workers=workers, seed=seed, overrides=overrides, progress=False)
     return out
+
+
+def trivial_baselines(test: Path) -> dict:
+    """p_all of two predictions that learn nothing, as a floor for the learned ones: every node held at the
+    last input frame ("hold"), and every node moving on with its last input velocity ("constant_velocity")."""
+    from meshsim.datasets import TrajectoryFile
+    from meshsim.metrics import rmse_per_step, summarize
+    from meshsim.rollout import HISTORY
+
+    scores = {"hold": [], "constant_velocity": []}
+    with TrajectoryFile(test) as f:
+        for traj_id in f.ids:
+            x = f.read(traj_id).world_pos.astype(np.float64)
+            steps = np.arange(x.shape[0], dtype=np.float64)[:, None, None] - (HISTORY - 1)
+            hold = np.broadcast_to(x[HISTORY - 1], x.shape).copy()
+            moving = x[HISTORY - 1] + np.maximum(steps, 0.0) * (x[HISTORY - 1] - x[HISTORY - 2])
+            for name, pred in (("hold", hold), ("constant_velocity", moving)):
+                pred[:HISTORY] = x[:HISTORY]
+                scores[name].append(summarize(rmse_per_step(pred, x, HISTORY), "p")["p_all"])
+    return {name: float(np.mean(values)) for name, values in scores.items()}
 
 
 def describe(path: Path) -> dict:
