@@ -159,8 +159,11 @@ def test_refuses_unusable_inputs_before_listening(tmp_path, tri_rollout):
 
 
 def test_cli_view_prints_the_url_serves_and_stops_on_ctrl_c(tri_rollout, tmp_path):
+    # A terminal delivers Ctrl-C to a process whose SIGINT is not ignored; a test runner started in the
+    # background of a non-interactive shell hands SIG_IGN down to its children, so restore the default.
     proc = subprocess.Popen([sys.executable, "-m", "meshsim", "view", tri_rollout, "--no-browser", "--traj", "00001"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
         assert "http://127.0.0.1:" in line and "traj=00001" in line
