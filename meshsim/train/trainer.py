@@ -236,13 +236,7 @@ def _budget_spent(cfg: TrainConfig, started: float, env: D.DistEnv) -> float:
 
 def _out_of_time(cfg: TrainConfig, started: float, env: D.DistEnv) -> bool:
     """Whether the wall-clock budget is spent; rank 0's clock decides for every rank."""
-    if not cfg.time_limit_minutes:
-        return False
-    flag = torch.tensor([time.perf_counter() - started > 60.0 * cfg.time_limit_minutes], dtype=torch.int32)
-    if env.distributed:
-        flag = flag.to(env.device)
-        dist.broadcast(flag, src=0)
-    return bool(flag.item())
+    return bool(cfg.time_limit_minutes) and _budget_spent(cfg, started, env) > 1.0
 
 
 def _sync_replicas(sim, env: D.DistEnv) -> list[str]:
