@@ -6,6 +6,8 @@ rollout's backward needs it (the grid is always recomputed, even though here it 
 Particles are uniform in [0.25, 0.75]^3 in random order (on this CPU the same particles in lattice order, as
 sampled scenes store them, measured no faster: the grid fits in cache).
 bridge_*: the same through the torch autograd.Function (copies in and out of the Warp buffers included).
+On CPU the particle kernels run on `--threads` cores (default: all this process may use; Warp's own CPU
+kernels are single-threaded); the *_1thread numbers, timed in the same run, are one core's.
 Numbers are particle-substeps per second (particles x steps / wall time), median of repeated timings.
 The last line is one JSON object.
 """
@@ -46,7 +48,10 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=20000)
     parser.add_argument("--res", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: every available core)")
     args = parser.parse_args()
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other jobs inflate wall times
     torch.set_num_threads(1)
     reps, inner = (3, 5) if args.quick else (7, 20)
@@ -56,17 +61,26 @@ def main() -> None:
     v = rng.normal(size=(n, 3)).astype(np.float32)
     vol = np.full(n, 0.125 / n, np.float32)
     cfg = MPMConfig(res=args.res, dt=1e-4)
-    solver = MPMSolver(cfg, 1000 * vol, vol, device=args.device)
-    for arr, val in ((solver.x, x), (solver.v, v)):
-        wp.to_torch(arr, requires_grad=False).copy_(torch.as_tensor(val))
-    wp.to_torch(solver.F, requires_grad=False).copy_(torch.eye(3).expand(n, 3, 3))
-    wp.to_torch(solver.tau, requires_grad=False).normal_(std=10.0)
-    wp.to_torch(solver.x1.grad, requires_grad=False).normal_()
+
+    def solver_with(threads):
+        solver = MPMSolver(cfg, 1000 * vol, vol, device=args.device, threads=threads)
+        for arr, val in ((solver.x, x), (solver.v, v)):
+            wp.to_torch(arr, requires_grad=False).copy_(torch.as_tensor(val))
+        wp.to_torch(solver.F, requires_grad=False).copy_(torch.eye(3).expand(n, 3, 3))
+        wp.to_torch(solver.tau, requires_grad=False).normal_(std=10.0)
+        wp.to_torch(solver.x1.grad, requires_grad=False).normal_()
+        return solver
+
+    solver, single = solver_with(args.threads), solver_with(1)
+    threads = len(solver.particle_ranges)
     fwd, fwd_cpu = _median_seconds(solver.step, reps, inner)
     bwd, bwd_cpu = _median_seconds(solver.backward, reps, inner)
-    print(f"warp step {fwd * 1e3:.2f} ms, backward {bwd * 1e3:.2f} ms ({n} particles, {args.res}^3)")
+    fwd1, _ = _median_seconds(single.step, reps, inner)
+    bwd1, _ = _median_seconds(single.backward, reps, inner)
+    print(f"warp step {fwd * 1e3:.2f} ms, backward {bwd * 1e3:.2f} ms ({n} particles, {args.res}^3, "
+          f"{threads} threads; one thread: {fwd1 * 1e3:.2f} ms, {bwd1 * 1e3:.2f} ms)")
 
-    sim = DiffMPM(cfg, 1000 * vol, vol, device=args.device)
+    sim = DiffMPM(cfg, 1000 * vol, vol, device=args.device, threads=args.threads)
     dev = "cpu" if args.device == "cpu" else "cuda"
     xs = [torch.as_tensor(a, device=dev) for a in (x, v)]
     C = torch.zeros(n, 3, 3, device=dev)
@@ -88,8 +102,11 @@ def main() -> None:
         "device": args.device,
         "particles": n,
         "grid": args.res,
+        "threads": threads,
         "fwd_particle_substeps_per_s_20k": n / fwd,
         "fwdbwd_particle_substeps_per_s_20k": n / (fwd + bwd),
+        "fwd_particle_substeps_per_s_20k_1thread": n / fwd1,
+        "fwdbwd_particle_substeps_per_s_20k_1thread": n / (fwd1 + bwd1),
         "fwd_per_cpu_second_20k": n / fwd_cpu,
         "fwdbwd_per_cpu_second_20k": n / (fwd_cpu + bwd_cpu),
         "bridge_fwd_particle_substeps_per_s_20k": n / bf,

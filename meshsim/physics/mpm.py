@@ -22,6 +22,7 @@ import warp as wp
 
 from meshsim.errors import ConfigError
 from meshsim.kernels import init_warp
+from meshsim.physics import cpu_threads
 
 WALL_KINDS = {"free_slip": 0, "no_slip": 1, "sticky": 2}
 PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x >= 0
@@ -364,15 +365,23 @@ class MPMSolver:
     and vol; grid_mv [(res+3)^3, vec4 = (m v, m)] and grid_v. Per-particle material ids live with the
     material (`materials.MaterialMix`), which computes tau, so the kernels need none. `mpm_bridge` fills the inputs from
     torch tensors; a pure-Warp caller may write them directly (e.g. via `wp.to_torch`) and call `swap()`.
+
+    `threads` (CPU only; default: every core this process may use) splits the particle kernels over that many
+    cores for scenes of a few thousand particles or more. Results then differ from one thread's in the last
+    bits (the grid sums in another order) but repeat exactly for the same thread count.
     """
 
-    def __init__(self, cfg: MPMConfig, mass: np.ndarray, vol: np.ndarray, device: str = "cpu"):
+    def __init__(
+        self, cfg: MPMConfig, mass: np.ndarray, vol: np.ndarray, device: str = "cpu", threads: int | None = None
+    ):
         init_warp()
         self.cfg = cfg
         self.device = wp.get_device(device)
         n = len(mass)
         if n == 0 or len(vol) != n:
             raise ConfigError(f"MPM needs as many volumes as masses and at least one particle, got {n}/{len(vol)}")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"MPM threads must be >= 1 (or None for every available core), got {threads}")
         self.num_particles = n
         d = self.device
         vec, mat = wp.vec3, wp.mat33
@@ -385,6 +394,16 @@ class MPMSolver:
         shape = (cfg.res + 1 + 2 * PAD,) * 3
         self.grid_mv = wp.zeros(shape, dtype=wp.vec4, device=d, requires_grad=True)
         self.grid_v = wp.zeros(shape, dtype=wp.vec3, device=d, requires_grad=True)
+        # On CPU the particle kernels run over contiguous particle ranges on several cores (`cpu_threads`).
+        # The two scatters (P2G into grid_mv, adjoint G2P into grid_v.grad) get one grid per range after the
+        # first, summed into the first; a CUDA launch is already parallel and uses a single range.
+        wanted = 1 if self.device.is_cuda else (threads or cpu_threads.available_cores())
+        self.particle_ranges = cpu_threads.ranges(n, wanted)
+        # Summing grid copies is a light pass over memory: threads pay off only on large grids.
+        self.node_ranges = cpu_threads.ranges(self.grid_mv.size, len(self.particle_ranges), min_per_thread=1 << 17)
+        extra = len(self.particle_ranges) - 1
+        self._mv_parts = [self.grid_mv] + [wp.zeros(shape, dtype=wp.vec4, device=d) for _ in range(extra)]
+        self._adj_v_parts = [self.grid_v.grad] + [wp.zeros(shape, dtype=wp.vec3, device=d) for _ in range(extra)]
         self._colliders()
         self._recorded: dict = {}
         self._record()
@@ -399,10 +418,18 @@ class MPMSolver:
         self.sphere_radius = wp.array([s.radius for s in cfg.spheres], dtype=float, device=d)
         self.sphere_kind = wp.array([WALL_KINDS[s.kind] for s in cfg.spheres], dtype=int, device=d)
 
-    def _args(self):
+    def _args(self, lo: int = 0, hi: int | None = None, part: int = 0):
+        """Launch arguments (inputs, outputs) of P2G, the grid update and G2P; P2G and G2P over the particles
+        [lo, hi) only, P2G scattering into grid copy `part`."""
         cfg = self.cfg
         dt, dx, res = float(cfg.dt), float(cfg.dx), int(cfg.res)
-        p2g = ([self.x, self.v, self.C, self.tau, self.mass, self.vol, dt, dx, res], [self.grid_mv])
+        hi = self.num_particles if hi is None else hi
+
+        def own(a):  # the particle range's view of a per-particle array
+            return a if (lo, hi) == (0, self.num_particles) else a[lo:hi]
+
+        p2g = ([own(self.x), own(self.v), own(self.C), own(self.tau), own(self.mass), own(self.vol), dt, dx, res],
+               [self._mv_parts[part]])
         grid = (
             [
                 self.grid_mv.flatten(), self.grid_mv.shape[0], dt, dx, res, wp.vec3(*cfg.gravity),
@@ -411,44 +438,69 @@ class MPMSolver:
             ],
             [self.grid_v.flatten()],
         )
-        lo, hi = cfg.clip * dx, 1.0 - cfg.clip * dx
-        g2p = ([self.x, self.F, self.grid_v, dt, dx, res, lo, hi], [self.x1, self.v1, self.C1, self.F1])
-        return p2g, grid, g2p
+        lo_clip, hi_clip = cfg.clip * dx, 1.0 - cfg.clip * dx
+        g2p = ([own(self.x), own(self.F), self.grid_v, dt, dx, res, lo_clip, hi_clip],
+               [own(self.x1), own(self.v1), own(self.C1), own(self.F1)])
+        return p2g, grid, g2p, own
 
     def _record(self) -> None:
         """Pre-built launches (forward and adjoint) for the current buffer assignment: replaying them skips
-        Warp's argument packing on every step. Built once for each of the two assignments `swap()` toggles."""
+        Warp's argument packing on every step. Built once for each of the two assignments `swap()` toggles.
+
+        Each stage is a list of groups, one per thread, each a list of launches run in order (`cpu_threads.run`).
+        """
         key = id(self.x)
         if key in self._recorded:
             self._launches, self._adjoint_launches = self._recorded[key]
             return
         from meshsim.physics.mpm_adjoint import g2p_adjoint_kernel, grid_adjoint_kernel, p2g_adjoint_kernel
 
-        (a, oa), (b, ob), (c, oc) = self._args()
-        n, d, nodes = self.num_particles, self.device, self.grid_mv.size
+        d, nodes = self.device, self.grid_mv.size
 
         def rec(kernel, dim, inputs, outputs):
             return wp.launch(kernel, dim, inputs=inputs, outputs=outputs, device=d, record_cmd=True)
 
-        self._launches = [rec(p2g_kernel, n, a, oa), rec(grid_kernel, nodes, b, ob), rec(g2p_kernel, n, c, oc)]
-        self._adjoint_launches = [
-            rec(g2p_adjoint_kernel, n, [*c, self.v1, self.C1, self.x1.grad, self.v1.grad, self.C1.grad, self.F1.grad],
-                [self.x.grad, self.F.grad, self.grid_v.grad]),
-            rec(grid_adjoint_kernel, nodes, [*b, ob[0].grad], [self.grid_mv.grad.flatten()]),
-            rec(p2g_adjoint_kernel, n, [*a, self.grid_mv.grad], [self.x.grad, self.v.grad, self.C.grad, self.tau.grad]),
-        ]
+        p2g, g2p, g2p_adj, p2g_adj = [], [], [], []
+        for part, (lo, hi) in enumerate(self.particle_ranges):
+            (a, oa), _, (c, oc), own = self._args(lo, hi, part)
+            p2g.append([rec(p2g_kernel, hi - lo, a, oa)])
+            g2p.append([rec(g2p_kernel, hi - lo, c, oc)])
+            grads_out = [own(b.grad) for b in (self.x1, self.v1, self.C1, self.F1)]
+            g2p_adj.append([rec(g2p_adjoint_kernel, hi - lo, [*c, own(self.v1), own(self.C1), *grads_out],
+                                [own(self.x.grad), own(self.F.grad), self._adj_v_parts[part]])])
+            p2g_adj.append([rec(p2g_adjoint_kernel, hi - lo, [*a, self.grid_mv.grad],
+                                [own(b.grad) for b in (self.x, self.v, self.C, self.tau)])])
+        _, (b, ob), _, _ = self._args()
+        grid = [[rec(grid_kernel, nodes, b, ob)]]
+        grid_adj = [[rec(grid_adjoint_kernel, nodes, [*b, ob[0].grad], [self.grid_mv.grad.flatten()])]]
+        self._launches = {"p2g": p2g, "sum": self._summing(self._mv_parts), "grid": grid, "g2p": g2p}
+        self._adjoint_launches = {  # in the order they run
+            "g2p": g2p_adj, "sum": self._summing(self._adj_v_parts), "grid": grid_adj, "p2g": p2g_adj,
+        }
         self._recorded[key] = self._launches, self._adjoint_launches
+
+    def _summing(self, parts) -> list:
+        """Launch groups that add grid copies 1.. into copy 0, each thread over its own range of nodes."""
+        if len(parts) == 1:
+            return [[]]
+        flat = [p.flatten() for p in parts]
+        return [
+            [wp.launch(cpu_threads.add_kernel, hi - lo, inputs=[flat[0][lo:hi], f[lo:hi]], device=self.device,
+                       record_cmd=True) for f in flat[1:]]
+            for lo, hi in self.node_ranges
+        ]
 
     def grid_pass(self) -> None:
         """P2G and grid update from the input buffers (also used to recompute the grid in backward)."""
-        self.grid_mv.zero_()
-        self._launches[0].launch()
-        self._launches[1].launch()
+        for part in self._mv_parts:
+            part.zero_()
+        for stage in ("p2g", "sum", "grid"):
+            cpu_threads.run(self._launches[stage])
 
     def step(self) -> None:
         """One explicit step: inputs (x, v, C, F, tau) -> outputs (x1, v1, C1, F1)."""
         self.grid_pass()
-        self._launches[2].launch()
+        cpu_threads.run(self._launches["g2p"])
 
     def swap(self) -> None:
         """Make the outputs the next inputs (pure-Warp stepping without copies)."""
@@ -470,9 +522,10 @@ class MPMSolver:
             self._generated_backward()
             return
         self.grid_pass()
-        self.grid_v.grad.zero_()  # the one adjoint accumulated with atomics; the others are written whole
-        for launch in self._adjoint_launches:
-            launch.launch()
+        for part in self._adj_v_parts:  # the one adjoint accumulated with atomics; the others are written whole
+            part.zero_()
+        for stage in self._adjoint_launches.values():
+            cpu_threads.run(stage)
 
     def _generated_backward(self) -> None:
         for arr in (self.x, self.v, self.C, self.F, self.tau, self.grid_mv, self.grid_v):
@@ -480,7 +533,7 @@ class MPMSolver:
         self.grid_pass()
         d, n = self.device, self.num_particles
         for kernel, dim, (inputs, outputs) in reversed(
-            list(zip((p2g_kernel, grid_kernel, g2p_kernel), (n, self.grid_mv.size, n), self._args()))
+            list(zip((p2g_kernel, grid_kernel, g2p_kernel), (n, self.grid_mv.size, n), self._args()[:3]))
         ):
             wp.launch(kernel, dim, inputs=inputs, outputs=outputs, adj_inputs=_adjoints(inputs),
                       adj_outputs=_adjoints(outputs), adjoint=True, device=d, record_tape=False)

@@ -79,9 +79,9 @@ class _Step(torch.autograd.Function):
 class DiffMPM:
     """A Warp MPM solver with torch-facing, differentiable steps and rollouts."""
 
-    def __init__(self, cfg: MPMConfig, mass, vol, device: str = "cpu"):
+    def __init__(self, cfg: MPMConfig, mass, vol, device: str = "cpu", threads: int | None = None):
         self.cfg = cfg
-        self.solver = MPMSolver(cfg, np.asarray(mass), np.asarray(vol), device=device)
+        self.solver = MPMSolver(cfg, np.asarray(mass), np.asarray(vol), device=device, threads=threads)
         s = self.solver
         self._in = [_view(a) for a in (s.x, s.v, s.C, s.F, s.tau)]
         self._out = [_view(a) for a in (s.x1, s.v1, s.C1, s.F1)]

@@ -6,6 +6,7 @@ import torch
 import warp as wp
 
 from meshsim.errors import ConfigError
+from meshsim.physics import cpu_threads
 from meshsim.physics.materials import Corotated, lame
 from meshsim.physics.mpm import MPMConfig, MPMSolver, PlaneCollider, SphereCollider
 from meshsim.physics.mpm_bridge import DiffMPM, MPMState
@@ -230,13 +231,13 @@ def test_grid_adjoint_matches_finite_differences_with_colliders(kind):
     mv = _view(s.grid_mv).clone()
     g = torch.randn(mv.shape[:-1] + (3,))
     _view(s.grid_v.grad).copy_(g)
-    s._adjoint_launches[1].launch()  # grid adjoint alone
+    cpu_threads.run(s._adjoint_launches["grid"])  # grid adjoint alone
     adj = _view(s.grid_mv.grad).double()
     direction = torch.randn_like(mv) * mv.abs()  # relative perturbation of the occupied nodes
 
     def f(q):
         _view(s.grid_mv).copy_(q)
-        s._launches[1].launch()
+        cpu_threads.run(s._launches["grid"])
         return float((_view(s.grid_v).double() * g).sum())
 
     h = 1e-3
@@ -307,3 +308,37 @@ def test_svd_matches_numpy_with_warp_conventions():
             np.testing.assert_allclose(np.linalg.det(Q), 1, atol=1e-13)
         np.testing.assert_allclose(np.abs(S), np.linalg.svd(F, compute_uv=False), rtol=1e-12, atol=1e-14)
         assert (S[:, :2] >= 0).all() and (np.sign(S[:, 2]) == np.sign(np.linalg.det(F))).all()
+
+
+def test_threaded_step_matches_one_thread_and_repeats_exactly(monkeypatch):
+    """Particle ranges on 3 threads (each range scattering into its own grid, summed) give one thread's step and
+    backward up to float rounding, and the same bits on every run."""
+    monkeypatch.setattr(cpu_threads, "MIN_PER_THREAD", 1)
+    n = 600
+    rng = np.random.default_rng(7)
+    m, vol = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n) * 1e-5
+    x = rng.uniform(0.2, 0.8, (n, 3)).astype(np.float32)
+    v = rng.normal(size=(n, 3)).astype(np.float32)
+    tau = rng.normal(size=(n, 3, 3)).astype(np.float32) * 1e3
+    g_out = [rng.normal(size=s).astype(np.float32) for s in ((n, 3), (n, 3), (n, 3, 3), (n, 3, 3))]
+    cfg = MPMConfig(res=12, spheres=[SphereCollider((0.5, 0.3, 0.5), 0.15)])
+
+    def run(threads):
+        s = MPMSolver(cfg, m, vol, threads=threads)
+        assert len(s.particle_ranges) == threads
+        _load(s, x, v, np.zeros((n, 3, 3), np.float32))
+        _view(s.tau).copy_(torch.as_tensor(tau))
+        s.step()
+        for arr, g in zip((s.x1, s.v1, s.C1, s.F1), g_out):
+            _view(arr.grad).copy_(torch.as_tensor(g))
+        s.backward()
+        return [a.numpy().copy() for a in (s.x1, s.v1, s.C1, s.F1)] + [
+            a.grad.numpy().copy() for a in (s.x, s.v, s.C, s.F, s.tau)
+        ]
+
+    one, three, again = run(1), run(3), run(3)
+    for a, b, c in zip(one, three, again):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * np.abs(a).max())
+        np.testing.assert_array_equal(b, c)
+    with pytest.raises(ConfigError, match="threads"):
+        MPMSolver(cfg, m, vol, threads=0)
