@@ -188,64 +188,67 @@ def _node(t: int, side: int):
     return wp.vec3(float(t // (side * side) - PAD), float((t // side) % side - PAD), float(t % side - PAD))
 
 
+@wp.struct
+class GridConditions:
+    """What the grid update applies to a node's velocity besides dividing momentum by mass (kinds: WALL_KINDS)."""
+
+    gravity: wp.vec3
+    wall: int  # kind of the six domain walls
+    band: int  # nodes within this many cells of a face obey the wall
+    plane_point: wp.array(dtype=wp.vec3)
+    plane_normal: wp.array(dtype=wp.vec3)  # unit
+    plane_kind: wp.array(dtype=int)
+    sphere_center: wp.array(dtype=wp.vec3)
+    sphere_radius: wp.array(dtype=float)
+    sphere_kind: wp.array(dtype=int)
+
+
 @wp.func
-def _condition_normal(
-    s: int, node: wp.vec3, dx: float, plane_normal: wp.array(dtype=wp.vec3), sphere_center: wp.array(dtype=wp.vec3)
-):
+def _condition_count(bc: GridConditions):
+    return 6 + bc.plane_point.shape[0] + bc.sphere_center.shape[0]
+
+
+@wp.func
+def _condition_normal(s: int, node: wp.vec3, dx: float, bc: GridConditions):
     """Normal of boundary condition s: walls 0..5 (axis s/2, low side for even s), then planes, then spheres."""
     if s < 6:
         e = wp.vec3(0.0)
         e[s // 2] = 1.0 - 2.0 * float(s % 2)
         return e
     c = s - 6
-    if c < plane_normal.shape[0]:
-        return plane_normal[c]
-    return wp.normalize(node * dx - sphere_center[c - plane_normal.shape[0]])
+    if c < bc.plane_normal.shape[0]:
+        return bc.plane_normal[c]
+    return wp.normalize(node * dx - bc.sphere_center[c - bc.plane_normal.shape[0]])
 
 
 @wp.func
-def _node_velocity(
-    q: wp.vec4,
-    node: wp.vec3,
-    dt: float,
-    dx: float,
-    res: int,
-    gravity: wp.vec3,
-    wall: int,
-    band: int,
-    plane_point: wp.array(dtype=wp.vec3),
-    plane_normal: wp.array(dtype=wp.vec3),
-    plane_kind: wp.array(dtype=int),
-    sphere_center: wp.array(dtype=wp.vec3),
-    sphere_radius: wp.array(dtype=float),
-    sphere_kind: wp.array(dtype=int),
-):
+def _node_velocity(q: wp.vec4, node: wp.vec3, dt: float, dx: float, res: int, bc: GridConditions):
     """Velocity of a node with mass q[3] > 0 after gravity, walls and colliders, in that order; also a bit mask
     of the conditions that projected it (bit s = condition s of `_condition_normal`) and whether one stopped
     it. That is all the adjoint needs: each condition acts linearly on the velocity (I, I - n n^T or 0)."""
-    vel = wp.vec3(q[0], q[1], q[2]) / q[3] + dt * gravity
+    vel = wp.vec3(q[0], q[1], q[2]) / q[3] + dt * bc.gravity
     mask = wp.int64(0)
-    stopped = int(0)
+    stopped = int(0)  # noqa: UP018 - Warp reassigns only typed locals inside loops
     for a in range(3):
         # Symmetric band: nodes 0..band-1 and res-band+1..res (and the padding) touch the walls.
-        if node[a] < float(band):
-            vel, what = _boundary(vel, _condition_normal(2 * a, node, dx, plane_normal, sphere_center), wall)
+        if node[a] < float(bc.band):
+            vel, what = _boundary(vel, _condition_normal(2 * a, node, dx, bc), bc.wall)
             mask, stopped = _note(mask, stopped, what, 2 * a)
-        if node[a] > float(res - band):
-            vel, what = _boundary(vel, _condition_normal(2 * a + 1, node, dx, plane_normal, sphere_center), wall)
+        if node[a] > float(res - bc.band):
+            vel, what = _boundary(vel, _condition_normal(2 * a + 1, node, dx, bc), bc.wall)
             mask, stopped = _note(mask, stopped, what, 2 * a + 1)
     pos = node * dx
-    for c in range(plane_point.shape[0]):
-        n = plane_normal[c]
-        if wp.dot(pos - plane_point[c], n) < 0.0:
-            vel, what = _boundary(vel, n, plane_kind[c])
+    for c in range(bc.plane_point.shape[0]):
+        n = bc.plane_normal[c]
+        if wp.dot(pos - bc.plane_point[c], n) < 0.0:
+            vel, what = _boundary(vel, n, bc.plane_kind[c])
             mask, stopped = _note(mask, stopped, what, 6 + c)
-    for c in range(sphere_center.shape[0]):
-        d = pos - sphere_center[c]
+    for c in range(bc.sphere_center.shape[0]):
+        d = pos - bc.sphere_center[c]
         dist = wp.length(d)
-        if dist < sphere_radius[c] and dist > 0.0:
-            vel, what = _boundary(vel, d / dist, sphere_kind[c])
-            mask, stopped = _note(mask, stopped, what, 6 + plane_point.shape[0] + c)
+        if dist < bc.sphere_radius[c] and dist > 0.0:
+            vel, what = _boundary(vel, d / dist, bc.sphere_kind[c])
+            mask, stopped = _note(mask, stopped, what, 6 + bc.plane_point.shape[0] + c)
     return vel, mask, stopped
 
 
@@ -256,15 +259,7 @@ def grid_kernel(
     dt: float,
     dx: float,
     res: int,
-    gravity: wp.vec3,
-    wall: int,
-    band: int,
-    plane_point: wp.array(dtype=wp.vec3),
-    plane_normal: wp.array(dtype=wp.vec3),
-    plane_kind: wp.array(dtype=int),
-    sphere_center: wp.array(dtype=wp.vec3),
-    sphere_radius: wp.array(dtype=float),
-    sphere_kind: wp.array(dtype=int),
+    bc: GridConditions,
     grid_v: wp.array(dtype=wp.vec3),
 ):
     # A flat launch over the (res+3)^3 nodes: an empty node (most of them) costs a load and a store.
@@ -272,8 +267,7 @@ def grid_kernel(
     q = grid_mv[t]
     vel = wp.vec3(0.0)
     if q[3] > 0.0:
-        vel, mask, stopped = _node_velocity(q, _node(t, side), dt, dx, res, gravity, wall, band, plane_point,
-                                            plane_normal, plane_kind, sphere_center, sphere_radius, sphere_kind)
+        vel, mask, stopped = _node_velocity(q, _node(t, side), dt, dx, res, bc)
     grid_v[t] = vel
 
 
@@ -346,11 +340,14 @@ def g2p_kernel(
 
 
 def _adjoints(args):
-    """Adjoint arguments of a launch: an array's Warp-owned grad, a zero value for vectors/scalars."""
+    """Adjoint arguments of a launch: an array's Warp-owned grad, a zero value for vectors/scalars and
+    structs (the boundary conditions are not differentiated)."""
     out = []
     for a in args:
         if isinstance(a, wp.array):
             out.append(a.grad if a.requires_grad else None)
+        elif isinstance(a, GridConditions.cls):
+            out.append(GridConditions())
         elif wp.types.is_value(a):
             out.append(type(a)())
         else:
@@ -404,19 +401,24 @@ class MPMSolver:
         extra = len(self.particle_ranges) - 1
         self._mv_parts = [self.grid_mv] + [wp.zeros(shape, dtype=wp.vec4, device=d) for _ in range(extra)]
         self._adj_v_parts = [self.grid_v.grad] + [wp.zeros(shape, dtype=wp.vec3, device=d) for _ in range(extra)]
-        self._colliders()
+        self.conditions = self._conditions()
         self._recorded: dict = {}
         self._record()
 
-    def _colliders(self) -> None:
+    def _conditions(self) -> GridConditions:
         cfg, d = self.cfg, self.device
+        bc = GridConditions()
+        bc.gravity = wp.vec3(*cfg.gravity)
+        bc.wall = WALL_KINDS[cfg.wall]
+        bc.band = int(cfg.wall_band)
         unit = [np.asarray(p.normal, np.float32) / np.linalg.norm(p.normal) for p in cfg.planes]
-        self.plane_point = wp.array([p.point for p in cfg.planes], dtype=wp.vec3, device=d)
-        self.plane_normal = wp.array(unit, dtype=wp.vec3, device=d)
-        self.plane_kind = wp.array([WALL_KINDS[p.kind] for p in cfg.planes], dtype=int, device=d)
-        self.sphere_center = wp.array([s.center for s in cfg.spheres], dtype=wp.vec3, device=d)
-        self.sphere_radius = wp.array([s.radius for s in cfg.spheres], dtype=float, device=d)
-        self.sphere_kind = wp.array([WALL_KINDS[s.kind] for s in cfg.spheres], dtype=int, device=d)
+        bc.plane_point = wp.array([p.point for p in cfg.planes], dtype=wp.vec3, device=d)
+        bc.plane_normal = wp.array(unit, dtype=wp.vec3, device=d)
+        bc.plane_kind = wp.array([WALL_KINDS[p.kind] for p in cfg.planes], dtype=int, device=d)
+        bc.sphere_center = wp.array([s.center for s in cfg.spheres], dtype=wp.vec3, device=d)
+        bc.sphere_radius = wp.array([s.radius for s in cfg.spheres], dtype=float, device=d)
+        bc.sphere_kind = wp.array([WALL_KINDS[s.kind] for s in cfg.spheres], dtype=int, device=d)
+        return bc
 
     def _args(self, lo: int = 0, hi: int | None = None, part: int = 0):
         """Launch arguments (inputs, outputs) of P2G, the grid update and G2P; P2G and G2P over the particles
@@ -431,11 +433,7 @@ class MPMSolver:
         p2g = ([own(self.x), own(self.v), own(self.C), own(self.tau), own(self.mass), own(self.vol), dt, dx, res],
                [self._mv_parts[part]])
         grid = (
-            [
-                self.grid_mv.flatten(), self.grid_mv.shape[0], dt, dx, res, wp.vec3(*cfg.gravity),
-                WALL_KINDS[cfg.wall], int(cfg.wall_band), self.plane_point, self.plane_normal, self.plane_kind,
-                self.sphere_center, self.sphere_radius, self.sphere_kind,
-            ],
+            [self.grid_mv.flatten(), self.grid_mv.shape[0], dt, dx, res, self.conditions],
             [self.grid_v.flatten()],
         )
         lo_clip, hi_clip = cfg.clip * dx, 1.0 - cfg.clip * dx

@@ -16,7 +16,16 @@ from __future__ import annotations
 
 import warp as wp
 
-from meshsim.physics.mpm import PAD, _cell, _condition_normal, _node, _node_velocity, _weights
+from meshsim.physics.mpm import (
+    PAD,
+    GridConditions,
+    _cell,
+    _condition_count,
+    _condition_normal,
+    _node,
+    _node_velocity,
+    _weights,
+)
 
 wp.set_module_options({"enable_backward": False})  # these kernels are adjoints already
 
@@ -143,15 +152,7 @@ def grid_adjoint_kernel(
     dt: float,
     dx: float,
     res: int,
-    gravity: wp.vec3,
-    wall: int,
-    band: int,
-    plane_point: wp.array(dtype=wp.vec3),
-    plane_normal: wp.array(dtype=wp.vec3),
-    plane_kind: wp.array(dtype=int),
-    sphere_center: wp.array(dtype=wp.vec3),
-    sphere_radius: wp.array(dtype=float),
-    sphere_kind: wp.array(dtype=int),
+    bc: GridConditions,
     adj_grid_v: wp.array(dtype=wp.vec3),
     adj_grid_mv: wp.array(dtype=wp.vec4),
 ):
@@ -161,17 +162,16 @@ def grid_adjoint_kernel(
         adj_grid_mv[t] = wp.vec4(0.0)
         return
     node = _node(t, side)
-    vel, mask, stopped = _node_velocity(q, node, dt, dx, res, gravity, wall, band, plane_point, plane_normal,
-                                        plane_kind, sphere_center, sphere_radius, sphere_kind)
+    vel, mask, stopped = _node_velocity(q, node, dt, dx, res, bc)
     out = wp.vec4(0.0)
     if stopped == 0:  # a stopped node's velocity is 0 whatever its momentum
         g = adj_grid_v[t]
         if mask != wp.int64(0):  # most nodes: no condition projected them
-            count = 6 + plane_point.shape[0] + sphere_center.shape[0]
+            count = _condition_count(bc)
             for r in range(count):
                 s = count - 1 - r  # the projections are symmetric; applied last-first
                 if (mask >> wp.int64(s)) & wp.int64(1) != wp.int64(0):
-                    n = _condition_normal(s, node, dx, plane_normal, sphere_center)
+                    n = _condition_normal(s, node, dx, bc)
                     g = g - wp.dot(g, n) * n
         inv_m = 1.0 / q[3]
         mv = wp.vec3(q[0], q[1], q[2])

@@ -109,7 +109,10 @@ def svd3_jacobi(A: wp.mat33d):
 
 @wp.kernel
 def _svd_kernel(
-    F: wp.array(dtype=wp.mat33d), U: wp.array(dtype=wp.mat33d), S: wp.array(dtype=wp.vec3d), V: wp.array(dtype=wp.mat33d)
+    F: wp.array(dtype=wp.mat33d),
+    U: wp.array(dtype=wp.mat33d),
+    S: wp.array(dtype=wp.vec3d),
+    V: wp.array(dtype=wp.mat33d),
 ):
     i = wp.tid()
     u, s, v = svd3_jacobi(F[i])

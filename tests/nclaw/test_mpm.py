@@ -302,7 +302,8 @@ def test_svd_matches_numpy_with_warp_conventions():
     ]
     for F in cases:
         U, S, V = (t.numpy() for t in svd_rotation(torch.as_tensor(F)))
-        np.testing.assert_allclose(U @ (S[:, :, None] * np.eye(3)) @ V.transpose(0, 2, 1), F, atol=1e-13 * np.abs(F).max())
+        USVt = U @ (S[:, :, None] * np.eye(3)) @ V.transpose(0, 2, 1)
+        np.testing.assert_allclose(USVt, F, atol=1e-13 * np.abs(F).max())
         for Q in (U, V):
             np.testing.assert_allclose(Q @ Q.transpose(0, 2, 1), np.tile(np.eye(3), (n, 1, 1)), atol=1e-13)
             np.testing.assert_allclose(np.linalg.det(Q), 1, atol=1e-13)
