@@ -6,8 +6,8 @@ rollout's backward needs it (the grid is always recomputed, even though here it 
 Particles are uniform in [0.25, 0.75]^3 in random order (on this CPU the same particles in lattice order, as
 sampled scenes store them, measured no faster: the grid fits in cache).
 bridge_*: the same through the torch autograd.Function (copies in and out of the Warp buffers included).
-On CPU the particle kernels run on `--threads` cores (default: all this process may use; Warp's own CPU
-kernels are single-threaded); the *_1thread numbers, timed in the same run, are one core's.
+On CPU the particle kernels run on `--threads` cores (default: torch's CPU thread count; Warp itself runs a
+CPU kernel on one thread); the *_1thread numbers, timed in the same run, are one core's.
 Numbers are particle-substeps per second (particles x steps / wall time), median of repeated timings.
 The last line is one JSON object.
 """
@@ -48,12 +48,13 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=20000)
     parser.add_argument("--res", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: every available core)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's thread count)")
     args = parser.parse_args()
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other jobs inflate wall times
-    torch.set_num_threads(1)
+    wanted = args.threads or torch.get_num_threads()
+    torch.set_num_threads(1)  # the bridge's tensor copies (the solver threads are set explicitly)
     reps, inner = (3, 5) if args.quick else (7, 20)
     n = args.particles
     rng = np.random.default_rng(0)
@@ -71,7 +72,7 @@ def main() -> None:
         wp.to_torch(solver.x1.grad, requires_grad=False).normal_()
         return solver
 
-    solver, single = solver_with(args.threads), solver_with(1)
+    solver, single = solver_with(wanted), solver_with(1)
     threads = len(solver.particle_ranges)
     fwd, fwd_cpu = _median_seconds(solver.step, reps, inner)
     bwd, bwd_cpu = _median_seconds(solver.backward, reps, inner)
@@ -80,7 +81,7 @@ def main() -> None:
     print(f"warp step {fwd * 1e3:.2f} ms, backward {bwd * 1e3:.2f} ms ({n} particles, {args.res}^3, "
           f"{threads} threads; one thread: {fwd1 * 1e3:.2f} ms, {bwd1 * 1e3:.2f} ms)")
 
-    sim = DiffMPM(cfg, 1000 * vol, vol, device=args.device, threads=args.threads)
+    sim = DiffMPM(cfg, 1000 * vol, vol, device=args.device, threads=wanted)
     dev = "cpu" if args.device == "cpu" else "cuda"
     xs = [torch.as_tensor(a, device=dev) for a in (x, v)]
     C = torch.zeros(n, 3, 3, device=dev)

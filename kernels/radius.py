@@ -13,7 +13,7 @@ import torch
 import warp as wp
 
 from . import radius_kernels as rk
-from ._warp import as_warp, cpu_workers, launch, launch_many
+from ._warp import as_warp, cpu_workers, launch, launch_many, split_range
 
 # Cells are a hair wider than the radius so that rounding in (x - lo) / cell can never separate two points
 # closer than the radius by two cells; the exact test is the distance itself.
@@ -122,7 +122,7 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
 
     # Parallel CPU launches over ranges of sorted points, each with its own counts (then its own cursors);
     # the result does not depend on the split, so a busy machine may use one thread.
-    parts = _ranges(n, cpu_workers(device, n, _MIN_POINTS_PER_PART, load_aware=True))
+    parts = split_range(n, cpu_workers(device, n, _MIN_POINTS_PER_PART, load_aware=True))
     part_counts = [torch.zeros(n, dtype=torch.int32, device=device) for _ in parts]
     out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
     # Dense buckets are already in spatial order; hashed ones are visited in cell order.
@@ -162,12 +162,6 @@ def _visit_order(cells: torch.Tensor) -> torch.Tensor:
     else:  # astronomically many cells: x alone still gives slabs of neighbours
         key = c[:, 0]
     return torch.argsort(key, stable=True).to(torch.int32)
-
-
-def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
-    """[(first, count)]: n items cut into `parts` contiguous ranges of about equal size."""
-    cuts = [n * p // parts for p in range(parts + 1)]
-    return [(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
 def _positions(pos):

@@ -16,17 +16,22 @@ differentiable for PyTorch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
+import torch
 import warp as wp
 
 from meshsim.errors import ConfigError
 from meshsim.kernels import init_warp
-from meshsim.physics import cpu_threads
+from meshsim.kernels._warp import run_parallel, split_range
 
 WALL_KINDS = {"free_slip": 0, "no_slip": 1, "sticky": 2}
 PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x >= 0
 MAX_COLLIDERS = 58  # 6 walls + colliders fit the 64-bit mask of boundary conditions the grid adjoint replays
+PARTICLES_PER_THREAD = 2048  # fewer and a CPU thread's wake-up (~80 us) costs more than its share of a kernel
+NODES_PER_THREAD = 1 << 17  # summing grid copies is a light pass over memory: threads pay off on large grids
 
 
 @dataclass
@@ -336,7 +341,29 @@ def g2p_kernel(
     )
 
 
+@wp.kernel
+def _add_kernel(dst: wp.array(dtype=Any), src: wp.array(dtype=Any)):
+    """dst += src, element by element (flat grid copies of one dtype)."""
+    t = wp.tid()
+    dst[t] = dst[t] + src[t]
+
+
 # -------------------------------------------------------------------------------------------- solver
+
+
+def _ranges(n: int, threads: int, least: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges splitting n items over at most `threads` threads, at least `least` items each."""
+    return [(lo, lo + count) for lo, count in split_range(n, max(1, min(threads, n // least)))]
+
+
+def _run(groups: list[list]) -> None:
+    """Replay recorded launches: each group's in order, the groups on parallel threads."""
+    run_parallel([partial(_replay, group) for group in groups])
+
+
+def _replay(launches: list) -> None:
+    for launch in launches:
+        launch.launch()
 
 
 def _adjoints(args):
@@ -363,9 +390,9 @@ class MPMSolver:
     material (`materials.MaterialMix`), which computes tau, so the kernels need none. `mpm_bridge` fills the inputs from
     torch tensors; a pure-Warp caller may write them directly (e.g. via `wp.to_torch`) and call `swap()`.
 
-    `threads` (CPU only; default: every core this process may use) splits the particle kernels over that many
-    cores for scenes of a few thousand particles or more. Results then differ from one thread's in the last
-    bits (the grid sums in another order) but repeat exactly for the same thread count.
+    `threads` (CPU only; default: torch's CPU thread count) splits the particle kernels over that many cores
+    for scenes of a few thousand particles or more (Warp runs a CPU kernel on one thread). Results then differ
+    from one thread's in the last bits (the grid sums in another order) but repeat exactly for the same count.
     """
 
     def __init__(
@@ -378,7 +405,7 @@ class MPMSolver:
         if n == 0 or len(vol) != n:
             raise ConfigError(f"MPM needs as many volumes as masses and at least one particle, got {n}/{len(vol)}")
         if threads is not None and threads < 1:
-            raise ConfigError(f"MPM threads must be >= 1 (or None for every available core), got {threads}")
+            raise ConfigError(f"MPM threads must be >= 1 (or None: torch's CPU thread count), got {threads}")
         self.num_particles = n
         d = self.device
         vec, mat = wp.vec3, wp.mat33
@@ -391,13 +418,12 @@ class MPMSolver:
         shape = (cfg.res + 1 + 2 * PAD,) * 3
         self.grid_mv = wp.zeros(shape, dtype=wp.vec4, device=d, requires_grad=True)
         self.grid_v = wp.zeros(shape, dtype=wp.vec3, device=d, requires_grad=True)
-        # On CPU the particle kernels run over contiguous particle ranges on several cores (`cpu_threads`).
-        # The two scatters (P2G into grid_mv, adjoint G2P into grid_v.grad) get one grid per range after the
-        # first, summed into the first; a CUDA launch is already parallel and uses a single range.
-        wanted = 1 if self.device.is_cuda else (threads or cpu_threads.available_cores())
-        self.particle_ranges = cpu_threads.ranges(n, wanted)
-        # Summing grid copies is a light pass over memory: threads pay off only on large grids.
-        self.node_ranges = cpu_threads.ranges(self.grid_mv.size, len(self.particle_ranges), min_per_thread=1 << 17)
+        # On CPU the particle kernels run over contiguous particle ranges on several cores (`_run`). The two
+        # scatters (P2G into grid_mv, adjoint G2P into grid_v.grad) get one grid per range after the first,
+        # summed into the first; a CUDA launch is already parallel and uses a single range.
+        wanted = 1 if self.device.is_cuda else (threads or torch.get_num_threads())
+        self.particle_ranges = _ranges(n, wanted, PARTICLES_PER_THREAD)
+        self.node_ranges = _ranges(self.grid_mv.size, len(self.particle_ranges), NODES_PER_THREAD)
         extra = len(self.particle_ranges) - 1
         self._mv_parts = [self.grid_mv] + [wp.zeros(shape, dtype=wp.vec4, device=d) for _ in range(extra)]
         self._adj_v_parts = [self.grid_v.grad] + [wp.zeros(shape, dtype=wp.vec3, device=d) for _ in range(extra)]
@@ -445,7 +471,7 @@ class MPMSolver:
         """Pre-built launches (forward and adjoint) for the current buffer assignment: replaying them skips
         Warp's argument packing on every step. Built once for each of the two assignments `swap()` toggles.
 
-        Each stage is a list of groups, one per thread, each a list of launches run in order (`cpu_threads.run`).
+        Each stage is a list of groups, one per thread, each a list of launches run in order (`_run`).
         """
         key = id(self.x)
         if key in self._recorded:
@@ -483,7 +509,7 @@ class MPMSolver:
             return [[]]
         flat = [p.flatten() for p in parts]
         return [
-            [wp.launch(cpu_threads.add_kernel, hi - lo, inputs=[flat[0][lo:hi], f[lo:hi]], device=self.device,
+            [wp.launch(_add_kernel, hi - lo, inputs=[flat[0][lo:hi], f[lo:hi]], device=self.device,
                        record_cmd=True) for f in flat[1:]]
             for lo, hi in self.node_ranges
         ]
@@ -493,12 +519,12 @@ class MPMSolver:
         for part in self._mv_parts:
             part.zero_()
         for stage in ("p2g", "sum", "grid"):
-            cpu_threads.run(self._launches[stage])
+            _run(self._launches[stage])
 
     def step(self) -> None:
         """One explicit step: inputs (x, v, C, F, tau) -> outputs (x1, v1, C1, F1)."""
         self.grid_pass()
-        cpu_threads.run(self._launches["g2p"])
+        _run(self._launches["g2p"])
 
     def swap(self) -> None:
         """Make the outputs the next inputs (pure-Warp stepping without copies)."""
@@ -523,7 +549,7 @@ class MPMSolver:
         for part in self._adj_v_parts:  # the one adjoint accumulated with atomics; the others are written whole
             part.zero_()
         for stage in self._adjoint_launches.values():
-            cpu_threads.run(stage)
+            _run(stage)
 
     def _generated_backward(self) -> None:
         for arr in (self.x, self.v, self.C, self.F, self.tau, self.grid_mv, self.grid_v):

@@ -6,7 +6,7 @@ import torch
 import warp as wp
 
 from meshsim.errors import ConfigError
-from meshsim.physics import cpu_threads
+from meshsim.physics import mpm
 from meshsim.physics.materials import Corotated, lame
 from meshsim.physics.mpm import MPMConfig, MPMSolver, PlaneCollider, SphereCollider
 from meshsim.physics.mpm_bridge import DiffMPM, MPMState
@@ -231,13 +231,13 @@ def test_grid_adjoint_matches_finite_differences_with_colliders(kind):
     mv = _view(s.grid_mv).clone()
     g = torch.randn(mv.shape[:-1] + (3,))
     _view(s.grid_v.grad).copy_(g)
-    cpu_threads.run(s._adjoint_launches["grid"])  # grid adjoint alone
+    mpm._run(s._adjoint_launches["grid"])  # grid adjoint alone
     adj = _view(s.grid_mv.grad).double()
     direction = torch.randn_like(mv) * mv.abs()  # relative perturbation of the occupied nodes
 
     def f(q):
         _view(s.grid_mv).copy_(q)
-        cpu_threads.run(s._launches["grid"])
+        mpm._run(s._launches["grid"])
         return float((_view(s.grid_v).double() * g).sum())
 
     h = 1e-3
@@ -314,7 +314,7 @@ def test_svd_matches_numpy_with_warp_conventions():
 def test_threaded_step_matches_one_thread_and_repeats_exactly(monkeypatch):
     """Particle ranges on 3 threads (each range scattering into its own grid, summed) give one thread's step and
     backward up to float rounding, and the same bits on every run."""
-    monkeypatch.setattr(cpu_threads, "MIN_PER_THREAD", 1)
+    monkeypatch.setattr(mpm, "PARTICLES_PER_THREAD", 1)
     n = 600
     rng = np.random.default_rng(7)
     m, vol = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n) * 1e-5
