@@ -2,8 +2,8 @@
 parallel CPU launches.
 
 Warp runs a CPU launch on one thread and releases the GIL while it runs, so launches over disjoint ranges of
-threads run in parallel from Python threads (`run_parallel`): `launch_many` and the MPM solver use as many as
-torch has CPU threads (`torch.set_num_threads` is the one knob).
+threads run in parallel from Python threads (`run_parallel`): `launch_many` uses as many as torch has CPU
+threads at the call, and the MPM solver as many as it had when the solver was built (or its `threads`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
 
 import torch
@@ -88,7 +88,8 @@ def split_range(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 def run_parallel(tasks: list) -> None:
-    """Call the callables `tasks` at the same time, the first on this thread; a task's exception re-raises here.
+    """Call the callables `tasks` at the same time, the first on this thread, and return when all have finished
+    (also when one fails: no task is still writing when the caller sees the first task's exception).
 
     Thread hand-offs cost tens of microseconds (~80 us measured on a 2-core VM), so tasks should be larger.
     """
@@ -96,7 +97,10 @@ def run_parallel(tasks: list) -> None:
         tasks[0]()
         return
     pending = [_executor(len(tasks) - 1).submit(task) for task in tasks[1:]]
-    tasks[0]()
+    try:
+        tasks[0]()
+    finally:
+        wait(pending)
     for job in pending:
         job.result()
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 
+THREADS_HELP = "CPU threads for torch and the MPM solver (default 1: results do not depend on the machine)"
+
 
 def _threads(n: int) -> None:
     import torch
 
+    from meshsim.errors import ConfigError
+
+    if n < 1:
+        raise ConfigError(f"--threads must be >= 1, got {n}")
     torch.set_num_threads(n)  # small per-particle tensors: extra threads mostly wait on each other
 
 
@@ -52,7 +58,7 @@ def register(subparsers) -> None:
     g.add_argument("--config", help="scene YAML (e.g. data/nclaw_scene.yaml)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="scene override, e.g. steps=1000")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--threads", type=int, default=1, help="torch threads")
+    g.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     g.set_defaults(func=_generate)
 
     t = sub.add_parser("train", help="fit a constitutive model to one trajectory (resumes from OUT/checkpoint.pt)")
@@ -61,7 +67,7 @@ def register(subparsers) -> None:
     t.add_argument("--config", help="training YAML (e.g. data/nclaw_train.yaml)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. trajectory=jelly epochs=10")
     t.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists")
-    t.add_argument("--threads", type=int, default=1, help="torch threads")
+    t.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="generalization suites against the analytic ground truth; metrics JSON")
@@ -70,5 +76,5 @@ def register(subparsers) -> None:
     e.add_argument("--out", help="metrics JSON file")
     e.add_argument("--steps", type=int, default=0, help="override the MPM steps of every scene (quick runs)")
     e.add_argument("--seeds", type=int, nargs="+", default=[1, 7, 8], help="seeds of the velocity suite")
-    e.add_argument("--threads", type=int, default=1, help="torch threads")
+    e.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     e.set_defaults(func=_eval)

@@ -187,3 +187,27 @@ def test_parallel_ranges_match_ckdtree_and_one_thread(dim, monkeypatch):
     pairs = torch.from_numpy(cKDTree(pos.numpy()).query_pairs(radius, output_type="ndarray"))
     keys = torch.cat([pairs[:, 1] * 12_000 + pairs[:, 0], pairs[:, 0] * 12_000 + pairs[:, 1]]).sort().values
     assert torch.equal(two[1] * 12_000 + two[0], keys)
+
+
+def test_run_parallel_waits_for_every_task_even_when_one_fails():
+    """The caller sees a task's exception only once no task is still running (none is left writing buffers)."""
+    import threading
+    import time
+
+    from meshsim.kernels import _warp
+
+    finished = threading.Event()
+
+    def slow():
+        time.sleep(0.2)
+        finished.set()
+
+    def fail():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        _warp.run_parallel([fail, slow])
+    assert finished.is_set()
+    with pytest.raises(RuntimeError, match="boom"):  # a worker's exception reaches the caller too
+        _warp.run_parallel([lambda: None, fail])
+    assert _warp.split_range(10, 3) == [(0, 3), (3, 3), (6, 4)] and _warp.split_range(2, 4) == [(0, 1), (1, 1)]

@@ -312,34 +312,48 @@ def test_svd_matches_numpy_with_warp_conventions():
 
 
 def test_threaded_step_matches_one_thread_and_repeats_exactly(monkeypatch):
-    """Particle ranges on 3 threads (each range scattering into its own grid, summed) give one thread's step and
-    backward up to float rounding, and the same bits on every run."""
+    """Particle ranges on 3 threads (each range scattering into its own grid copy, summed over 3 node ranges) give
+    one thread's steps and backwards up to float rounding, over two steps with swap() between them; the same bits
+    on every run; and the same bits when the ranges run one after another in reverse order, which any float
+    accumulation shared between ranges (a scatter racing into one grid) would change."""
     monkeypatch.setattr(mpm, "PARTICLES_PER_THREAD", 1)
+    monkeypatch.setattr(mpm, "PARTICLES_PER_THREAD_PER_NODE", 0)
+    monkeypatch.setattr(mpm, "NODES_PER_THREAD", 1)
     n = 600
     rng = np.random.default_rng(7)
     m, vol = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n) * 1e-5
     x = rng.uniform(0.2, 0.8, (n, 3)).astype(np.float32)
     v = rng.normal(size=(n, 3)).astype(np.float32)
-    tau = rng.normal(size=(n, 3, 3)).astype(np.float32) * 1e3
-    g_out = [rng.normal(size=s).astype(np.float32) for s in ((n, 3), (n, 3), (n, 3, 3), (n, 3, 3))]
+    taus = [rng.normal(size=(n, 3, 3)).astype(np.float32) * 1e3 for _ in range(2)]
+    g_outs = [[rng.normal(size=s).astype(np.float32) for s in ((n, 3), (n, 3), (n, 3, 3), (n, 3, 3))]
+              for _ in range(2)]
     cfg = MPMConfig(res=12, spheres=[SphereCollider((0.5, 0.3, 0.5), 0.15)])
 
     def run(threads):
         s = MPMSolver(cfg, m, vol, threads=threads)
-        assert len(s.particle_ranges) == threads
+        assert len(s.particle_ranges) == len(s.node_ranges) == threads
+        assert len({p.ptr for p in s._mv_parts}) == len({p.ptr for p in s._adj_v_parts}) == threads
         _load(s, x, v, np.zeros((n, 3, 3), np.float32))
-        _view(s.tau).copy_(torch.as_tensor(tau))
-        s.step()
-        for arr, g in zip((s.x1, s.v1, s.C1, s.F1), g_out):
-            _view(arr.grad).copy_(torch.as_tensor(g))
-        s.backward()
-        return [a.numpy().copy() for a in (s.x1, s.v1, s.C1, s.F1)] + [
-            a.grad.numpy().copy() for a in (s.x, s.v, s.C, s.F, s.tau)
-        ]
+        out = []
+        for tau, g_out in zip(taus, g_outs):
+            _view(s.tau).copy_(torch.as_tensor(tau))
+            s.step()
+            for arr, g in zip((s.x1, s.v1, s.C1, s.F1), g_out):
+                _view(arr.grad).copy_(torch.as_tensor(g))
+            s.backward()
+            out += [a.numpy().copy() for a in (s.x1, s.v1, s.C1, s.F1)]
+            out += [a.grad.numpy().copy() for a in (s.x, s.v, s.C, s.F, s.tau)]
+            s.swap()
+        return out
 
     one, three, again = run(1), run(3), run(3)
-    for a, b, c in zip(one, three, again):
+    with monkeypatch.context() as serial:
+        serial.setattr(mpm, "run_parallel", lambda tasks: [task() for task in reversed(tasks)])
+        reversed_order = run(3)
+    for a, b, c, d in zip(one, three, again, reversed_order):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * np.abs(a).max())
         np.testing.assert_array_equal(b, c)
-    with pytest.raises(ConfigError, match="threads"):
-        MPMSolver(cfg, m, vol, threads=0)
+        np.testing.assert_array_equal(b, d)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ConfigError, match="threads"):
+            MPMSolver(cfg, m, vol, threads=bad)

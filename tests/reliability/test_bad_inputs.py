@@ -212,6 +212,9 @@ def test_bad_configs_are_refused_by_train_generate_and_nclaw(env, refuse, tmp_pa
                category="config")
     scene.write_text("epochs: " + PYTHON_TAG.format(marker=marker))
     refuse(["nclaw", "train", "--data", env["gt"], "--out", run, "--config", scene], category="config")
+    for command in (["train", "--data", env["gt"], "--out", run],
+                    ["generate", "--out", nclaw_out, "--material", "jelly"]):
+        refuse(["nclaw", *command, "--threads", "0"], "threads", category="config")
     assert not (run / "checkpoint.pt").exists()
 
 
