@@ -30,7 +30,7 @@ BENCHMARKS = {
     "learned": [],
     "viewer": [],
     "nclaw": [],  # default: 512 particles, 200 steps, 30 epochs per model (~10 min on 2 cores; paper size: hours)
-    "accuracy": ["--budget-minutes", "5", "--seeds", "3"],  # one seed is not evidence: seeds swing the ratio 0.6-1.1
+    "accuracy": ["--budget-minutes", "15", "--seeds", "2"],  # one seed is not evidence: seeds swing the ratio 0.6-1.1
 }
 
 # metric -> (comparison, target, where the goal comes from)
