@@ -8,7 +8,11 @@ benchmark preset otherwise). Times are medians over repeated steps after a warm-
 - train step: loss (with noise, contacts, hierarchy levels) + backward + Adam step, one graph per batch;
 - rollout step: `LearnedSimulator.step` (no grad) on the prepared mesh; `rollout_loop_step_s`: a whole
   `meshsim.rollout.rollout` of up to 20 steps divided by its steps (the loop's overhead on top of the network);
-- solver frame: Warp FEM wall time of the whole trajectory (kernels already compiled) / stored frames.
+- solver frame: Warp FEM wall time of the whole trajectory (kernels already compiled) / stored frames;
+- the ceiling of solver_over_hcmt on this machine: the matmul FLOPs of one HCMT rollout step (torch's
+  FlopCounterMode; the fused attention kernel and elementwise ops are not counted, so this is a lower bound)
+  over the machine's measured float32 matmul rate at the step's own shapes (`matmul_gflops`): however well the
+  rest were optimised, a step cannot take less than `hcmt_step_matmul_floor_s`.
 Last line: one JSON object.
 """
 
@@ -103,6 +107,16 @@ class Runner:
         return timed(lambda: self.sim.step(self.static, self.frames[t - 1], self.frames[t], self.frames[t + 1]),
                      self.device)
 
+    def rollout_step_flops(self) -> int:
+        """Matmul FLOPs of one rollout step (torch ops only; the Warp attention kernel is not counted)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        self.sim.eval()
+        t = self.frames.shape[0] // 2
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            self.sim.step(self.static, self.frames[t - 1], self.frames[t], self.frames[t + 1])
+        return counter.get_total_flops()
+
     def rollout_loop_step(self, steps: int) -> float | None:
         """Time per step of a whole `meshsim.rollout.rollout` (mesh preparation, contacts, divergence checks,
         copies to numpy included): compared with `rollout_step`, the overhead of the loop around the network.
@@ -114,6 +128,22 @@ class Runner:
             return timed(lambda: rollout(self.sim, self.traj, steps), self.device) / steps
         except RolloutDivergedError:
             return None
+
+
+def matmul_gflops(rows: int, width: int, device: torch.device, seconds: float = 1.0) -> float:
+    """Float32 matmul rate of this machine at an HCMT step's typical shape: [rows, width] x [width, width]."""
+    a = torch.randn(rows, width, device=device)
+    w = torch.randn(width, width, device=device)
+    out = torch.empty(rows, width, device=device)
+    torch.mm(a, w, out=out)  # warm-up
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(10):
+            torch.mm(a, w, out=out)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        count += 10
+    return 2.0 * rows * width * width * count / (time.perf_counter() - start) / 1e9
 
 
 def measure(traj, radius: float, repeats: int, device: torch.device) -> dict:
@@ -130,6 +160,7 @@ def measure(traj, radius: float, repeats: int, device: torch.device) -> dict:
     return {kind: {"train_step_s": statistics.median(times[kind]["train"]),
                    "rollout_step_s": statistics.median(times[kind]["rollout"]),
                    "rollout_loop_step_s": runner.rollout_loop_step(loop_steps),
+                   "rollout_step_matmul_gflop": runner.rollout_step_flops() / 1e9,
                    "collate_s": runner.collate_s, "parameters": runner.parameters}
             for kind, runner in runners.items()}
 
@@ -161,6 +192,11 @@ def main(argv=None) -> int:
               f" collate {r['collate_s'] * 1e3:.1f} ms, {r['parameters']} parameters", file=sys.stderr)
     print(f"solver: {solver_frame * 1e3:.1f} ms per frame", file=sys.stderr)
     hcmt, mgn = results["hcmt"], results["mgn"]
+    # Mesh edges (both directions) are the rows of most of a step's matmuls (per-edge projections).
+    gflops = matmul_gflops(2 * len(np.unique(np.sort(edges, axis=1), axis=0)), PUBLISHED["hcmt"]["latent"], device)
+    floor = hcmt["rollout_step_matmul_gflop"] / gflops
+    print(f"matmul {gflops:.0f} GFLOP/s: HCMT step >= {floor * 1e3:.1f} ms ({hcmt['rollout_step_matmul_gflop']:.2f}"
+          f" GFLOP of matmuls)", file=sys.stderr)
     print(json.dumps({
         "benchmark": "learned",
         "quick": args.quick,
@@ -175,6 +211,9 @@ def main(argv=None) -> int:
         "hcmt_over_mgn_rollout_step_time": hcmt["rollout_step_s"] / mgn["rollout_step_s"],
         "solver_over_hcmt_frame_time": solver_frame / hcmt["rollout_step_s"],
         "solver_frame_s": solver_frame,
+        "matmul_gflops": gflops,
+        "hcmt_step_matmul_floor_s": floor,
+        "solver_over_hcmt_ceiling": solver_frame / floor,
         "mgn": mgn,
         "hcmt": hcmt,
         "goals": {"hcmt_over_mgn_train_step_time": "<= 1", "solver_over_hcmt_frame_time": ">= 20"},
