@@ -101,20 +101,21 @@ class Runner:
         self.count += 1
         return timed(run, self.device)
 
-    def rollout_step(self) -> float:
+    def _middle_step(self):
+        """One rollout step (`step` runs without grad) from the middle of the trajectory."""
         self.sim.eval()
         t = self.frames.shape[0] // 2
-        return timed(lambda: self.sim.step(self.static, self.frames[t - 1], self.frames[t], self.frames[t + 1]),
-                     self.device)
+        return self.sim.step(self.static, self.frames[t - 1], self.frames[t], self.frames[t + 1])
+
+    def rollout_step(self) -> float:
+        return timed(self._middle_step, self.device)
 
     def rollout_step_flops(self) -> int:
         """Matmul FLOPs of one rollout step (torch ops only; the Warp attention kernel is not counted)."""
         from torch.utils.flop_counter import FlopCounterMode
 
-        self.sim.eval()
-        t = self.frames.shape[0] // 2
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            self.sim.step(self.static, self.frames[t - 1], self.frames[t], self.frames[t + 1])
+        with FlopCounterMode(display=False) as counter:
+            self._middle_step()
         return counter.get_total_flops()
 
     def rollout_loop_step(self, steps: int) -> float | None:

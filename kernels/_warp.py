@@ -109,6 +109,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     """One pool per process, grown on demand (a forked child gets its own: threads do not survive fork)."""
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid() or _pool._max_workers < workers:
+        if _pool is not None and _pool_pid == os.getpid():
+            _pool.shutdown(wait=False)  # a larger pool replaces it: let its idle threads exit
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="meshsim-warp")
         _pool_pid = os.getpid()
     return _pool
