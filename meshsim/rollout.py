@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from meshsim.errors import ConfigError, DataFormatError, OutputError, RolloutDivergedError
+from meshsim.threads import choose_threads, set_threads
 
 HISTORY = 2  # ground-truth frames handed to the rollout
 DIVERGENCE_FACTOR = 10.0
@@ -95,8 +96,9 @@ def rollout(sim, traj, steps: int | None = None, traj_id: str = "") -> RolloutRe
 
 
 def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj_ids: list[str] | None = None,
-                 steps: int | None = None, device: str = "auto", force: bool = False) -> dict:
-    """Roll a checkpoint out over trajectories of `data` and write a rollout file (ground truth + prediction)."""
+                 steps: int | None = None, device: str = "auto", force: bool = False, threads: int = 0) -> dict:
+    """Roll a checkpoint out over trajectories of `data` and write a rollout file (ground truth + prediction).
+    `threads`: torch CPU threads (0 = automatic, see meshsim.threads)."""
     from meshsim.datasets import TrajectoryFile, TrajectoryWriter
     from meshsim.train.checkpoint import load_model
     from meshsim.train.distributed import resolve_device
@@ -108,6 +110,7 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
         raise OutputError(f"folder {out.parent} does not exist: create it or choose another -o path")
     if out.exists() and not force:
         raise OutputError(f"{out} exists: pass --force to replace it or choose another -o path")
+    choose_threads(threads)  # validated before any work
     sim, ckpt = load_model(checkpoint, resolve_device(device))
     written, seconds = [], []
     with TrajectoryFile(data) as source:
@@ -117,7 +120,9 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
             shown = ", ".join(list(source.ids)[:8])
             raise DataFormatError(f"{data} has no trajectory {unknown[0]!r}; it holds: {shown}")
         for traj_id in ids:  # a damaged input must not cost the user the file --force would replace
-            source.read(traj_id)
+            nodes = source.read(traj_id).num_nodes
+        if next(sim.parameters()).device.type == "cpu":
+            set_threads(threads, nodes=nodes)
         if out.exists():
             os.remove(out)
         with TrajectoryWriter(out, rollout=True) as writer:

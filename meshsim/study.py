@@ -34,6 +34,7 @@ import numpy as np
 
 from meshsim.datasets.schema import NodeType
 from meshsim.errors import ConfigError
+from meshsim.threads import choose_threads, set_threads
 
 QUANTITIES = ("peak_von_mises", "peak_displacement", "contact_duration")
 UNITS = {"peak_von_mises": "Pa", "peak_displacement": "m", "contact_duration": "s"}
@@ -53,8 +54,9 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 
 def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[float]], verify: int = 0,
               out: str | os.PathLike = "runs/study", overrides: tuple[str, ...] = (), seed: int = 0,
-              device: str = "cpu") -> dict:
-    """Run the study and write its outputs into `out`; returns the report (also `study.json`)."""
+              device: str = "cpu", threads: int = 0) -> dict:
+    """Run the study and write its outputs into `out`; returns the report (also `study.json`).
+    `threads`: torch CPU threads (0 = automatic, see meshsim.threads)."""
     from meshsim.demo import prepare_output_folder
     from meshsim.scenarios import get_scenario
     from meshsim.train.checkpoint import load_model
@@ -66,6 +68,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     configs = [scenario.make_config(o) for o in point_overrides]  # every point validated before any work
     if not 0 <= verify <= len(values):
         raise ConfigError(f"--verify must be between 0 and the number of sweep values ({len(values)}), got {verify}")
+    choose_threads(threads)  # validated before any work
     out = Path(out)
     prepare_output_folder(out)
 
@@ -75,6 +78,8 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     rows, rollouts = [], {}
     for index, (value, cfg) in enumerate(zip(values, configs)):
         start = _first_frames(scenario, cfg, seed)
+        if index == 0 and device == "cpu":
+            set_threads(threads, nodes=len(start.mesh_pos))
         t0 = time.perf_counter()
         pred, stress = _learned_rollout(sim, start, _num_frames(cfg))
         row = {name: value, "learned_seconds": time.perf_counter() - t0,

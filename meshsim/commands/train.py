@@ -23,6 +23,8 @@ def register(subparsers) -> None:
 def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     p.add_argument("--run-dir", default=None, help="run folder (default: runs/<name>/)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per process (same as threads=N; default: the config's, 0 = automatic)")
 
 
 def run(args) -> int:
@@ -34,8 +36,11 @@ def run(args) -> int:
     flags, overrides = late.parse_known_args(args.overrides)
     stray = [o for o in overrides if "=" not in o]
     if stray:
-        raise ConfigError(f"unexpected argument {stray[0]!r}: overrides look like key=value, flags are --resume "
-                          "and --run-dir DIR")
+        raise ConfigError(f"unexpected argument {stray[0]!r}: overrides look like key=value, flags are --resume, "
+                          "--run-dir DIR and --threads N")
+    threads = flags.threads if flags.threads is not None else args.threads
+    if threads is not None:
+        overrides = [*overrides, f"threads={threads}"]
     result = train_from_file(args.config, overrides, resume=args.resume or flags.resume,
                              run_dir=flags.run_dir or args.run_dir)
     if os.environ.get("RANK", "0") == "0":

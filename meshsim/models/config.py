@@ -30,6 +30,8 @@ class ModelConfig:
     noise_gamma: float = 1.0
     kinematic_input: bool = False  # add x_{t+1} - x_t of the nodes the model does not predict as input
     predicted_types: tuple[str, ...] = ("NORMAL", "OBSTACLE")
+    rigid_obstacles: bool = False  # rollout: project predicted OBSTACLE bodies onto their best rigid motion
+    nonnegative_fields: tuple[str, ...] = ("stress",)  # fields clamped at >= 0 when predicted (von Mises is a norm)
     min_level_nodes: int = 5  # hierarchy: stop coarsening below this many nodes
     level_edge_factor: float = 2.0  # hierarchy: drop Delaunay edges longer than this x the median (MST kept)
     hierarchy_cache_dir: str = ""  # optional folder for cached hierarchies ("" = memory only)
@@ -52,6 +54,7 @@ class ModelConfig:
         self.fields = tuple(self.fields)
         self.material_keys = tuple(self.material_keys)
         self.predicted_types = tuple(self.predicted_types)
+        self.nonnegative_fields = tuple(self.nonnegative_fields)
         for name in self.predicted_types:
             if name not in _NODE_TYPE_NAMES:
                 raise ConfigError(

@@ -37,6 +37,7 @@ from meshsim.graph import (
     world_edges,
 )
 from meshsim.graph.edges import edge_offsets
+from meshsim.graph.rigid import project_rigid, rigid_groups
 from meshsim.mesh.hierarchy import cached_hierarchy, mesh_key
 from meshsim.models.config import ModelConfig
 from meshsim.models.hcmt import HCMT
@@ -126,28 +127,33 @@ class LearnedSimulator(nn.Module):
             graph = self._static_graph(sample["mesh_pos"], sample["cells"], sample["node_type"],
                                        sample.get("attrs", {}), where)
             frames = torch.as_tensor(sample["world_pos"], dtype=torch.float32)
-            if frames.ndim != 3 or frames.shape[0] != 3 or frames.shape[1:] != graph.mesh_pos.shape:
+            if frames.ndim != 3 or frames.shape[0] < 3 or frames.shape[1:] != graph.mesh_pos.shape:
                 raise DataFormatError(
-                    f"{where}: world_pos window has shape {tuple(frames.shape)}, expected [3, N, {self.dim}] "
-                    "(use FrameWindowDataset(history=1, horizon=1))"
+                    f"{where}: world_pos window has shape {tuple(frames.shape)}, expected [2 + K, N, {self.dim}] "
+                    "(use FrameWindowDataset(history=1, horizon=K))"
                 )
             graph.prev_pos, graph.cur_pos, graph.next_pos = frames[0], frames[1], frames[2]
-            graph.next_fields = self._fields(sample, graph.num_nodes, where)
+            fields = self._fields(sample, graph.num_nodes, frames.shape[0], where)  # [K, N, F]
+            graph.next_fields = fields[0]
+            if frames.shape[0] > 3:  # later frames for unrolled training, node-major so that batching concatenates
+                graph.future_pos = frames[3:].transpose(0, 1).contiguous()  # [N, K - 1, d]
+                graph.future_fields = fields[1:].transpose(0, 1).contiguous()  # [N, K - 1, F]
             graphs.append(graph)
         return Batch.from_data_list(graphs)
 
-    def _fields(self, sample: Mapping[str, Any], n: int, where: str) -> torch.Tensor:
+    def _fields(self, sample: Mapping[str, Any], n: int, frames: int, where: str) -> torch.Tensor:
+        """[frames - 2, N, F]: the predicted fields at every target frame of the window."""
         columns = []
         for name in self.cfg.fields:
             key = f"fields/{name}"
             if key not in sample:
                 raise DataFormatError(f"{where} has no field {name!r}: set model.fields to the fields it has")
             window = torch.as_tensor(sample[key], dtype=torch.float32)
-            if window.shape != (3, n):
-                raise DataFormatError(f"{where}: field {name!r} has shape {tuple(window.shape)}, expected [3, {n}]"
-                                      " (scalar per node)")
-            columns.append(window[2])
-        return torch.stack(columns, dim=-1) if columns else torch.zeros(n, 0)
+            if window.shape != (frames, n):
+                raise DataFormatError(f"{where}: field {name!r} has shape {tuple(window.shape)}, expected "
+                                      f"[{frames}, {n}] (scalar per node)")
+            columns.append(window[2:])
+        return torch.stack(columns, dim=-1) if columns else torch.zeros(frames - 2, n, 0)
 
     # ------------------------------------------------------------------------------------------------ network
     def output_mask(self, node_type: torch.Tensor) -> torch.Tensor:
@@ -185,24 +191,40 @@ class LearnedSimulator(nn.Module):
         mesh_x = self.mesh_edge_normalizer(torch.cat(feats), accumulate)
         return self.network(x, edges, mesh_x, ids, second, second_x)
 
-    def loss(self, batch, accumulate_stats: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
-        """Masked MSE of normalized Delta-x (or acceleration) plus MSE of normalized fields at t+1.
+    def loss(self, batch, accumulate_stats: bool = False, unroll: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+        """Masked MSE of normalized Delta-x (or acceleration) plus MSE of normalized fields at the target frame.
 
-        Noise is added in training mode only; statistics accumulate when `accumulate_stats` and training.
+        `unroll` = u > 0 (pushforward training): the model first rolls u steps from (x_{t-1}, x_t) without
+        gradients, feeding back its own predictions, and the loss is that of the next step, taken from those
+        predicted inputs against the ground truth x_{t+u+1}: the model learns to correct the errors it makes
+        in a rollout instead of only those of the training noise. The batch must hold u later frames
+        (FrameWindowDataset horizon >= u + 1). Noise is added in training mode only, to the last step's input;
+        statistics accumulate when `accumulate_stats` and training.
         """
         cfg = self.cfg
         accumulate = accumulate_stats and self.training
-        cur_pos, next_pos = batch.cur_pos, batch.next_pos
+        prev_pos, cur_pos, next_pos, true_fields = batch.prev_pos, batch.cur_pos, batch.next_pos, batch.next_fields
+        if unroll:
+            future = getattr(batch, "future_pos", None)
+            if future is None or future.shape[1] < unroll:
+                have = 0 if future is None else future.shape[1]
+                raise DataFormatError(f"unroll={unroll} needs {unroll} frames after the target, the batch has {have}:"
+                                      f" use FrameWindowDataset(history=1, horizon={unroll + 1})")
+            truth = [batch.next_pos, *future.unbind(1)]
+            with torch.no_grad():
+                for k in range(unroll):
+                    prev_pos, cur_pos = cur_pos, self._advance(batch, prev_pos, cur_pos, truth[k])[0]
+            next_pos, true_fields = truth[unroll], batch.future_fields[:, unroll - 1]
         if self.training:
             cur_pos, next_pos = add_training_noise(cur_pos, next_pos, batch.node_type, cfg.noise_std, cfg.noise_gamma)
-        pred = self._forward(batch, batch.prev_pos, cur_pos, next_pos, accumulate)
-        target = self.target_normalizer(position_target(batch.prev_pos, cur_pos, next_pos, cfg.target), accumulate)
+        pred = self._forward(batch, prev_pos, cur_pos, next_pos, accumulate)
+        target = self.target_normalizer(position_target(prev_pos, cur_pos, next_pos, cfg.target), accumulate)
         mask = self.output_mask(batch.node_type).to(pred.dtype)
         position_loss = (((pred[:, : self.dim] - target) ** 2) * mask).sum(-1).mean()
         loss = position_loss
         logs = {"loss_position": float(position_loss.detach())}
         if cfg.fields:
-            fields = self.field_normalizer(batch.next_fields, accumulate)
+            fields = self.field_normalizer(true_fields, accumulate)
             field_loss = ((pred[:, self.dim :] - fields) ** 2).sum(-1).mean()
             loss = loss + field_loss
             logs["loss_fields"] = float(field_loss.detach())
@@ -214,6 +236,8 @@ class LearnedSimulator(nn.Module):
         """Per-mesh static graph (edges, hierarchy, material) on the model's device; reuse it for every step."""
         graph = self._static_graph(mesh_pos, cells, node_type, attrs or {}, "mesh")
         graph.batch = torch.zeros(graph.num_nodes, dtype=torch.int64)
+        if self.cfg.rigid_obstacles:
+            graph.rigid_group = rigid_groups(graph.edge_index, graph.node_type == NodeType.OBSTACLE)
         return graph.to(self._device())
 
     @torch.no_grad()
@@ -227,13 +251,24 @@ class LearnedSimulator(nn.Module):
         device = self._device()
         prev_pos, cur_pos = prev_pos.to(device, torch.float32), cur_pos.to(device, torch.float32)
         hint = next_pos_hint.to(device, torch.float32) if next_pos_hint is not None else None
-        pred = self._forward(static, prev_pos, cur_pos, hint, accumulate=False)
+        return self._advance(static, prev_pos, cur_pos, hint)
+
+    def _advance(self, graph, prev_pos, cur_pos, hint) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Network step in physical units: next positions (unpredicted components from `hint`, else held) and
+        fields; rigid obstacle bodies projected when the graph carries `rigid_group` (see `prepare`)."""
+        pred = self._forward(graph, prev_pos, cur_pos, hint, accumulate=False)
         update = self.target_normalizer.inverse(pred[:, : self.dim])
         next_pos = integrate(prev_pos, cur_pos, update, self.cfg.target)
         fallback = hint if hint is not None else cur_pos
-        next_pos = torch.where(self.output_mask(static.node_type), next_pos, fallback)
+        next_pos = torch.where(self.output_mask(graph.node_type), next_pos, fallback)
+        groups = getattr(graph, "rigid_group", None)
+        if groups is not None:
+            next_pos = project_rigid(next_pos, graph.mesh_pos, groups)
         values = self.field_normalizer.inverse(pred[:, self.dim :]) if self.cfg.fields else pred[:, :0]
-        return next_pos, {name: values[:, i] for i, name in enumerate(self.cfg.fields)}
+        fields = {}
+        for i, name in enumerate(self.cfg.fields):
+            fields[name] = values[:, i].clamp_min(0.0) if name in self.cfg.nonnegative_fields else values[:, i]
+        return next_pos, fields
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device

@@ -58,6 +58,7 @@ class TrainConfig:
     batch_size: int = 1  # graphs per step and per process (global batch = batch_size x world size)
     steps: int = 1000
     warmup_steps: int = 0  # first steps that only accumulate normalizer statistics
+    unroll_steps: int = 1  # pushforward: each step first rolls u ~ U{0..unroll_steps-1} steps without gradients
     log_interval: int = 10  # steps between metrics.csv rows
     checkpoint_interval: int = 500  # steps between writes of checkpoints/last.pt
     val_interval: int = 500  # steps between validation rollouts (0 = only at the end)
@@ -67,6 +68,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     num_workers: int = 0  # DataLoader worker processes reading HDF5 frames
+    threads: int = 0  # torch CPU threads per process; 0 = automatic (free cores; 1 for small graphs), meshsim.threads
     tensorboard: bool = False  # also write TensorBoard events (skipped with a note when not installed)
     find_unused_parameters: bool = False  # DDP option for models with branches a batch may not reach
 
@@ -75,9 +77,10 @@ class TrainConfig:
             self.train_data = [self.train_data]
         if isinstance(self.valid_data, str):
             self.valid_data = [self.valid_data]
-        for key in ("batch_size", "steps", "log_interval", "checkpoint_interval", "val_rollouts", "val_steps"):
+        for key in ("batch_size", "steps", "log_interval", "checkpoint_interval", "val_rollouts", "val_steps",
+                    "unroll_steps"):
             _positive(key, getattr(self, key))
-        for key in ("warmup_steps", "val_interval", "num_workers", "time_limit_minutes"):
+        for key in ("warmup_steps", "val_interval", "num_workers", "time_limit_minutes", "threads"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.optim.over_budget and not self.time_limit_minutes:

@@ -23,6 +23,7 @@ import torch.distributed as dist
 
 from meshsim.config import save_config, to_dict
 from meshsim.errors import CheckpointError, ConfigError, OutputError
+from meshsim.threads import ThroughputWatch, set_threads
 from meshsim.train import distributed as D
 from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state, state_digest
 from meshsim.train.config import TrainConfig
@@ -47,8 +48,8 @@ class _LossModule(torch.nn.Module):
         super().__init__()
         self.sim = sim
 
-    def forward(self, batch, accumulate_stats: bool):
-        return self.sim.loss(batch, accumulate_stats=accumulate_stats)
+    def forward(self, batch, accumulate_stats: bool, unroll: int = 0):
+        return self.sim.loss(batch, accumulate_stats=accumulate_stats, unroll=unroll)
 
 
 def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = None,
@@ -67,8 +68,12 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         D.barrier(env)
         if not cfg.train_data:
             raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
-        dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=1)
+        dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=cfg.unroll_steps)
         dim = int(dataset[0]["mesh_pos"].shape[1])
+        if env.device.type == "cpu":
+            set_threads(cfg.threads, nodes=int(dataset[0]["mesh_pos"].shape[0]) * cfg.batch_size,
+                        processes=env.world_size)
+        watch = ThroughputWatch(what="training")
         per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
         D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
 
@@ -124,16 +129,21 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
             for group in optimizer.param_groups:
                 group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
             warm = step < cfg.warmup_steps
+            # pushforward depth of this step (drawn from the checkpointed RNG, so resume stays exact)
+            unroll = int(torch.randint(cfg.unroll_steps, ())) if cfg.unroll_steps > 1 and not warm else 0
             if warm:
                 with torch.no_grad():
                     loss, logs = model(batch, True)
             else:
                 optimizer.zero_grad(set_to_none=True)
-                loss, logs = model(batch, True)
+                loss, logs = model(batch, True, unroll)
                 loss.backward()
                 optimizer.step()
+            step_seconds = time.perf_counter() - step_start  # data + step, not validation
             _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()},
-                              "seconds_per_step": time.perf_counter() - step_start})  # data + step, not validation
+                              "seconds_per_step": step_seconds})
+            if env.is_main:
+                watch.add(step_seconds)
             if env.is_main and log is None:  # columns: what the model logs, known after its first step
                 columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss", "seconds_per_step"}),
                            "seconds_per_step", "warmup", *VAL_COLUMNS]
