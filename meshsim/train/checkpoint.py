@@ -74,11 +74,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
-    """(LearnedSimulator in eval mode, checkpoint dict) from a checkpoint file."""
+    """(LearnedSimulator in eval mode, checkpoint dict) from a checkpoint file or a shipped model's name."""
     from meshsim.config import from_dict
     from meshsim.errors import ConfigError
     from meshsim.models import LearnedSimulator, ModelConfig
+    from meshsim.train.pretrained import resolve_checkpoint
 
+    path = resolve_checkpoint(path)  # a file, or the name of a shipped model
     ckpt = read_checkpoint(path)
     try:
         cfg = from_dict(ModelConfig, ckpt["model_config"], where=f"{path}: model_config")

@@ -21,8 +21,9 @@ from meshsim.models import ModelConfig
 class OptimConfig:
     """Adam with exponential decay: lr(step) = max(lr * decay_rate ** (step / decay_steps), min_lr).
 
-    With `over_budget` (and a run's `time_limit_minutes`), the exponent is the spent fraction of the wall-clock
-    budget instead of step / decay_steps: the rate falls by `decay_rate` over the budget, however many steps fit.
+    With `over_budget` (and a run's `time_limit_minutes` or `cpu_limit_minutes`), the exponent is the spent
+    fraction of the budget (the larger of the two) instead of step / decay_steps: the rate falls by `decay_rate`
+    over the budget, however many steps fit.
     """
 
     lr: float = 1e-4
@@ -65,6 +66,8 @@ class TrainConfig:
     val_rollouts: int = 2  # trajectories of valid_data rolled out per validation
     val_steps: int = 50  # rollout length (steps after the two ground-truth frames)
     time_limit_minutes: float = 0.0  # stop (validate, checkpoint) once this wall-clock budget is spent; 0 = none
+    cpu_limit_minutes: float = 0.0  # stop once this process has used this much CPU time (summed over resumes)
+    snapshot_cpu_minutes: list[float] = field(default_factory=list)  # also save checkpoints/cpu_<m>min.pt at these
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     num_workers: int = 0  # DataLoader worker processes reading HDF5 frames
@@ -80,11 +83,16 @@ class TrainConfig:
         for key in ("batch_size", "steps", "log_interval", "checkpoint_interval", "val_rollouts", "val_steps",
                     "unroll_steps"):
             _positive(key, getattr(self, key))
-        for key in ("warmup_steps", "val_interval", "num_workers", "time_limit_minutes", "threads"):
+        for key in ("warmup_steps", "val_interval", "num_workers", "time_limit_minutes", "cpu_limit_minutes",
+                    "threads"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if self.optim.over_budget and not self.time_limit_minutes:
-            raise ConfigError("optim.over_budget decays the learning rate over time_limit_minutes: set it (> 0)")
+        if self.optim.over_budget and not (self.time_limit_minutes or self.cpu_limit_minutes):
+            raise ConfigError("optim.over_budget decays the learning rate over time_limit_minutes or "
+                              "cpu_limit_minutes: set one (> 0)")
+        self.snapshot_cpu_minutes = sorted(float(m) for m in self.snapshot_cpu_minutes)
+        if any(not m > 0 for m in self.snapshot_cpu_minutes):
+            raise ConfigError(f"snapshot_cpu_minutes must all be > 0, got {self.snapshot_cpu_minutes}")
         if self.warmup_steps >= self.steps:
             raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})")
         if not self.name or "/" in self.name or self.name in (".", ".."):

@@ -80,11 +80,12 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
         sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)
         optimizer = torch.optim.Adam(sim.parameters(), lr=cfg.optim.lr)
-        start, best = 0, math.inf
+        start, best, cpu_before = 0, math.inf, 0.0
         if resume:
             ckpt = read_checkpoint(last_path)
             _restore(ckpt, sim, optimizer, last_path)
             start, best = int(ckpt["step"]), float(ckpt.get("best_metric", math.inf))
+            cpu_before = float(ckpt.get("cpu_seconds", 0.0))
             ranks = ckpt.get("rng", {}).get("ranks", [])
             if len(ranks) == env.world_size:
                 set_rng_state(ranks[env.rank])
@@ -114,7 +115,8 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         bar = progress(cfg.steps, start, show_progress and env.is_main)
         window: dict[str, list[float]] = {}
         last_loss = math.nan
-        started = time.perf_counter()
+        clock = _Clock(cpu_before)
+        snapshots = [m for m in cfg.snapshot_cpu_minutes if 60.0 * m > cpu_before]
         done = start
         sim.train()
         epoch_iter, epoch_of_iter = None, -1
@@ -125,7 +127,7 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                 epoch_iter = _epoch_loader(dataset, cfg, env, epoch, offset)
                 epoch_of_iter = epoch
             batch = sim.collate(next(epoch_iter)).to(env.device)
-            spent = _budget_spent(cfg, started, env) if cfg.optim.over_budget else None
+            spent = _budget_spent(cfg, clock, env) if cfg.optim.over_budget else None
             for group in optimizer.param_groups:
                 group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
             warm = step < cfg.warmup_steps
@@ -151,7 +153,11 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                                  run / "tensorboard" if cfg.tensorboard else None)
             done = step + 1
             bar.update(1)
-            final = done == cfg.steps or _out_of_time(cfg, started, env)
+            final = done == cfg.steps or _out_of_time(cfg, clock, env)
+            while env.is_main and snapshots and clock.cpu_seconds() >= 60.0 * snapshots[0]:
+                save_checkpoint(ckpt_dir / f"cpu_{snapshots[0]:g}min.pt",
+                                _payload(cfg, sim, optimizer, done, best, dim, None, clock))
+                snapshots.pop(0)
 
             row = None
             if done % cfg.log_interval == 0 or final:
@@ -168,13 +174,13 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                 row = {**(row or {}), **val}
                 if val["val_p_all"] < best:
                     best = val["val_p_all"]
-                    save_checkpoint(ckpt_dir / "best.pt", _payload(cfg, sim, optimizer, done, best, dim, None))
+                    save_checkpoint(ckpt_dir / "best.pt", _payload(cfg, sim, optimizer, done, best, dim, None, clock))
             if env.is_main and row is not None:
                 log.write(done, row)
             if done % cfg.checkpoint_interval == 0 or final:
                 states, digests = _gather_rng(env), _sync_replicas(sim, env)
                 if env.is_main:
-                    payload = _payload(cfg, sim, optimizer, done, best, dim, states)
+                    payload = _payload(cfg, sim, optimizer, done, best, dim, states, clock)
                     save_checkpoint(last_path, {**payload, "replica_digests": digests})
             if final:
                 break
@@ -235,18 +241,37 @@ def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, 
     return dict(zip(keys, means.tolist()))
 
 
-def _budget_spent(cfg: TrainConfig, started: float, env: D.DistEnv) -> float:
-    """Fraction of the wall-clock budget spent so far, by rank 0's clock (every rank uses the same rate)."""
-    spent = torch.tensor([(time.perf_counter() - started) / (60.0 * cfg.time_limit_minutes)], dtype=torch.float64)
+class _Clock:
+    """Wall-clock time of this run and CPU time of this process, the latter summed over resumed runs."""
+
+    def __init__(self, cpu_before: float = 0.0):
+        self.wall0, self.cpu0, self.cpu_before = time.perf_counter(), time.process_time(), cpu_before
+
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self.wall0
+
+    def cpu_seconds(self) -> float:
+        return self.cpu_before + time.process_time() - self.cpu0
+
+
+def _budget_spent(cfg: TrainConfig, clock: _Clock, env: D.DistEnv) -> float:
+    """Fraction of the budget spent so far (the larger of wall-clock and CPU), by rank 0's clocks (every rank uses
+    the same rate)."""
+    fractions = [0.0]
+    if cfg.time_limit_minutes:
+        fractions.append(clock.wall_seconds() / (60.0 * cfg.time_limit_minutes))
+    if cfg.cpu_limit_minutes:
+        fractions.append(clock.cpu_seconds() / (60.0 * cfg.cpu_limit_minutes))
+    spent = torch.tensor([max(fractions)], dtype=torch.float64)
     if env.distributed:
         spent = spent.to(env.device)
         dist.broadcast(spent, src=0)
     return float(spent.item())
 
 
-def _out_of_time(cfg: TrainConfig, started: float, env: D.DistEnv) -> bool:
-    """Whether the wall-clock budget is spent; rank 0's clock decides for every rank."""
-    return bool(cfg.time_limit_minutes) and _budget_spent(cfg, started, env) > 1.0
+def _out_of_time(cfg: TrainConfig, clock: _Clock, env: D.DistEnv) -> bool:
+    """Whether the wall-clock or CPU budget is spent; rank 0's clocks decide for every rank."""
+    return bool(cfg.time_limit_minutes or cfg.cpu_limit_minutes) and _budget_spent(cfg, clock, env) > 1.0
 
 
 def _sync_replicas(sim, env: D.DistEnv) -> list[str]:
@@ -276,7 +301,8 @@ def _gather_rng(env: D.DistEnv) -> list | None:
     return states
 
 
-def _payload(cfg: TrainConfig, sim, optimizer, step: int, best: float, dim: int, rng_states) -> dict:
+def _payload(cfg: TrainConfig, sim, optimizer, step: int, best: float, dim: int, rng_states,
+             clock: _Clock | None = None) -> dict:
     return {
         "model_config": to_dict(cfg.model),
         "dim": dim,
@@ -289,6 +315,7 @@ def _payload(cfg: TrainConfig, sim, optimizer, step: int, best: float, dim: int,
         "best_metric": best,
         "rng": {"ranks": rng_states or []},
         "train_config": to_dict(cfg),
+        "cpu_seconds": clock.cpu_seconds() if clock is not None else 0.0,  # training CPU time so far (this rank)
     }
 
 
