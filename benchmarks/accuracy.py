@@ -112,20 +112,16 @@ def trivial_baselines(test: Path) -> dict:
     """p_all of two predictions that learn nothing, as a floor for the learned ones: every node held at the
     last input frame ("hold"), and every node moving on with its last input velocity ("constant_velocity")."""
     from meshsim.datasets import TrajectoryFile
-    from meshsim.metrics import rmse_per_step, summarize
+    from meshsim.metrics import rmse_per_step, summarize, trivial_predictions
     from meshsim.rollout import HISTORY
 
-    scores = {"hold": [], "constant_velocity": []}
+    scores = {"hold": [], "cv": []}
     with TrajectoryFile(test) as f:
         for traj_id in f.ids:
             x = f.read(traj_id).world_pos.astype(np.float64)
-            steps = np.arange(x.shape[0], dtype=np.float64)[:, None, None] - (HISTORY - 1)
-            hold = np.broadcast_to(x[HISTORY - 1], x.shape).copy()
-            moving = x[HISTORY - 1] + np.maximum(steps, 0.0) * (x[HISTORY - 1] - x[HISTORY - 2])
-            for name, pred in (("hold", hold), ("constant_velocity", moving)):
-                pred[:HISTORY] = x[:HISTORY]
+            for name, pred in trivial_predictions(x, HISTORY).items():
                 scores[name].append(summarize(rmse_per_step(pred, x, HISTORY), "p")["p_all"])
-    return {name: float(np.mean(values)) for name, values in scores.items()}
+    return {"hold": float(np.mean(scores["hold"])), "constant_velocity": float(np.mean(scores["cv"]))}
 
 
 def describe(path: Path) -> dict:
@@ -189,10 +185,12 @@ def train_and_evaluate(kind: str, stores: dict, run: Path, budget: float, quick:
 
 
 def evaluate(checkpoint: Path, test: Path, device: str) -> dict:
+    """Roll the checkpoint out over every test trajectory; the metrics of `meshsim eval` (with the trivial
+    baselines and the plate/ball split), averaged over the trajectories that did not diverge."""
     from meshsim.datasets import TrajectoryFile
     from meshsim.errors import RolloutDivergedError
-    from meshsim.metrics import rmse_per_step, summarize
-    from meshsim.rollout import HISTORY, rollout
+    from meshsim.metrics import evaluate_trajectory, mean_summary
+    from meshsim.rollout import rollout, rollout_trajectory
     from meshsim.train.checkpoint import load_model
     from meshsim.train.distributed import resolve_device
 
@@ -209,18 +207,12 @@ def evaluate(checkpoint: Path, test: Path, device: str) -> dict:
                 diverged += 1
                 continue
             step_times.append(result.step_seconds)
-            s = summarize(rmse_per_step(result.pred_world_pos, traj.world_pos, HISTORY), "p")
-            if "stress" in result.pred_fields and "stress" in traj.fields:
-                s.update(summarize(rmse_per_step(result.pred_fields["stress"], traj.fields["stress"], HISTORY), "s"))
-            summaries.append(s)
-
-    def mean(key):
-        values = [s.get(key) for s in summaries]
-        return None if not values or any(v is None for v in values) else float(np.mean(values))
-
-    return {"rollouts": len(summaries) + diverged, "diverged": diverged, "device": str(dev),
+            summaries.append(evaluate_trajectory(rollout_trajectory(traj, result), traj_id).summary())
+    worse = sum(1 for s in summaries if s.get("skill") is not None and s["skill"] < 0)
+    return {"rollouts": len(summaries) + diverged, "diverged": diverged, "worse_than_hold": worse,
+            "device": str(dev),
             "rollout_step_seconds": float(np.mean(np.concatenate(step_times))) if step_times else None,
-            **{k: mean(k) for k in ("p1", "p50", "p_all", "s1", "s50", "s_all")}}
+            **(mean_summary(summaries) if summaries else {})}
 
 
 def fmt(value) -> str:

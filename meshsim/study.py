@@ -15,9 +15,14 @@ rest out. Quantities of interest per point:
   (s), where `contact_gap` is 0.75 x the median mesh edge length of the deformable body; None without obstacle
   nodes.
 
-`verify=K` runs the full solver on K points spread over the sweep and reports its quantities of interest and
-the learned rollout's position RMSE next to the learned ones. Outputs: `study.csv`, `study.png`, `study.json`
-and `study.h5` (the learned rollouts, viewable with `meshsim view`).
+All three come from the predicted frames only (the two solver frames the rollout starts from are inputs, not
+answers); the solver's are taken over the same frames.
+
+`verify=K` runs the full solver on K points spread over the sweep and reports, next to the learned answers, the
+solver's, their relative difference (`reldiff_<quantity>`), the learned rollout's position RMSE and that of
+holding every node still (`hold_rmse_all_x1e3`, `skill` = 1 - RMSE / hold). A learned answer that differs from
+the solver's by more than `tolerance` is listed in `report["disagreements"]` and printed. Outputs: `study.csv`,
+`study.png`, `study.json` and `study.h5` (the learned rollouts, viewable with `meshsim view`).
 """
 
 from __future__ import annotations
@@ -54,9 +59,10 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 
 def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[float]], verify: int = 0,
               out: str | os.PathLike = "runs/study", overrides: tuple[str, ...] = (), seed: int = 0,
-              device: str = "cpu", threads: int = 0) -> dict:
+              device: str = "cpu", threads: int = 0, tolerance: float = 0.2) -> dict:
     """Run the study and write its outputs into `out`; returns the report (also `study.json`).
-    `threads`: torch CPU threads (0 = automatic, see meshsim.threads)."""
+    `threads`: torch CPU threads (0 = automatic, see meshsim.threads); `tolerance`: relative difference from the
+    solver above which a verified learned answer is reported as a disagreement."""
     from meshsim.demo import prepare_output_folder
     from meshsim.scenarios import get_scenario
     from meshsim.train.checkpoint import load_model
@@ -69,6 +75,8 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     if not 0 <= verify <= len(values):
         raise ConfigError(f"--verify must be between 0 and the number of sweep values ({len(values)}), got {verify}")
     choose_threads(threads)  # validated before any work
+    if not tolerance > 0:
+        raise ConfigError(f"--tolerance must be > 0 (a relative difference, e.g. 0.2), got {tolerance}")
     out = Path(out)
     prepare_output_folder(out)
 
@@ -88,16 +96,20 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
             t0 = time.perf_counter()
             truth = scenario.simulate(cfg, seed)
             row["solver_seconds"] = time.perf_counter() - t0
-            gt_stress = truth.fields.get("stress")
-            row.update(_quantities(truth, truth.world_pos, gt_stress, truth.dt, prefix="solver_"))
             frames = min(len(pred), len(truth.world_pos))
-            err = np.sqrt(((pred[:frames] - truth.world_pos[:frames]) ** 2).sum(-1).mean(-1))[2:]
-            row["position_rmse_all_x1e3"] = float(err.mean() * 1e3)
+            gt_stress = truth.fields.get("stress")
+            row.update(_quantities(truth, truth.world_pos[:frames], None if gt_stress is None else gt_stress[:frames],
+                                   truth.dt, prefix="solver_"))
+            row.update(_compare(row, pred[:frames], truth.world_pos[:frames]))
         rows.append(row)
         rollouts[f"point_{index:03d}"] = _as_trajectory(start, pred, stress, {name: value, "sweep": name})
 
+    disagreements = [f"{name}={row[name]:g}: learned {q.replace('_', ' ')} differs from the solver's by "
+                     f"{100 * row[f'reldiff_{q}']:+.0f}% (tolerance {100 * tolerance:.0f}%)"
+                     for row in rows for q in QUANTITIES
+                     if row.get(f"reldiff_{q}") is not None and abs(row[f"reldiff_{q}"]) > tolerance]
     report = {"checkpoint": str(checkpoint), "scene": scene, "sweep": name, "values": values, "seed": seed,
-              "verified": sorted(verified), "points": rows}
+              "verified": sorted(verified), "tolerance": tolerance, "disagreements": disagreements, "points": rows}
     _write_outputs(out, report, rollouts)
     return report
 
@@ -158,15 +170,36 @@ def _learned_rollout(sim, start, num_frames: int):
     return pred, (np.stack(stress).astype(np.float32) if has_stress else None)
 
 
+def _compare(row: dict, pred: np.ndarray, truth: np.ndarray) -> dict:
+    """Relative difference of each learned quantity from the solver's, and position RMSE beside holding still."""
+    from meshsim.metrics import rmse_per_step, skill, trivial_predictions
+    from meshsim.rollout import HISTORY
+
+    out = {}
+    for q in QUANTITIES:
+        learned, solver = row.get(f"learned_{q}"), row.get(f"solver_{q}")
+        ok = learned is not None and solver is not None and abs(solver) > 0
+        out[f"reldiff_{q}"] = (learned - solver) / abs(solver) if ok else None
+    out["position_rmse_all_x1e3"] = float(rmse_per_step(pred, truth, HISTORY).mean() * 1e3)
+    hold = trivial_predictions(truth, HISTORY)["hold"]
+    out["hold_rmse_all_x1e3"] = float(rmse_per_step(hold, truth, HISTORY).mean() * 1e3)
+    out["skill"] = skill(out["position_rmse_all_x1e3"], out["hold_rmse_all_x1e3"])
+    return out
+
+
 def _quantities(traj, world_pos: np.ndarray, stress, dt: float, prefix: str) -> dict:
+    """Quantities of interest over the predicted frames (from the rollout's third frame on)."""
     from meshsim.mesh import edges_from_cells
+    from meshsim.rollout import HISTORY
 
     node_type = np.asarray(traj.node_type)
     obstacle = node_type == NodeType.OBSTACLE
     body = ~obstacle
-    disp = np.linalg.norm(world_pos[:, body] - world_pos[:1, body], axis=-1)
-    out = {f"{prefix}frames": int(len(world_pos)), f"{prefix}peak_displacement": float(disp.max())}
-    out[f"{prefix}peak_von_mises"] = None if stress is None else float(np.max(stress[:, body]))
+    disp = np.linalg.norm(world_pos[HISTORY:, body] - world_pos[:1, body], axis=-1)
+    out = {f"{prefix}frames": int(len(world_pos)),
+           f"{prefix}peak_displacement": float(disp.max()) if disp.size else None}
+    out[f"{prefix}peak_von_mises"] = (None if stress is None or len(stress) <= HISTORY
+                                      else float(np.max(stress[HISTORY:, body])))
     if obstacle.any():
         senders, receivers = edges_from_cells(np.asarray(traj.cells))
         inside = body[senders] & body[receivers]
@@ -175,7 +208,7 @@ def _quantities(traj, world_pos: np.ndarray, stress, dt: float, prefix: str) -> 
         from scipy.spatial import cKDTree
 
         touching = [cKDTree(frame[body]).query(frame[obstacle], distance_upper_bound=gap)[0].min() < gap
-                    for frame in world_pos]
+                    for frame in world_pos[HISTORY:]]
         out[f"{prefix}contact_duration"] = float(np.sum(touching) * dt)
     else:
         out[f"{prefix}contact_duration"] = None
@@ -240,19 +273,32 @@ def _plot(report: dict, path: Path) -> None:
 
 
 def format_report(report: dict) -> str:
-    """One row per sweep point: learned quantities, and the solver's where it was run."""
+    """One row per sweep point: learned quantities, and on verified points the solver's, the relative
+    difference, and the learned position RMSE beside holding still."""
     name = report["sweep"]
 
     def cell(value, scale=1.0):
         return "-" if value is None else f"{value * scale:.4g}"
 
-    lines = [f"{name:>14} {'peak vM (MPa)':>14} {'peak disp (mm)':>15} {'contact (ms)':>13} {'RMSE x1e-3':>11}"]
+    def pct(value):
+        return "" if value is None else f"({100 * value:+.0f}%)"
+
+    lines = [f"{name:>14} {'peak vM (MPa)':>20} {'peak disp (mm)':>20} {'contact (ms)':>18} {'RMSE x1e-3':>11} "
+             f"{'hold':>8} {'skill':>6}"]
     for p in report["points"]:
-        lines.append(f"{p[name]:>14.4g} {cell(p.get('learned_peak_von_mises'), 1e-6):>14} "
-                     f"{cell(p.get('learned_peak_displacement'), 1e3):>15} "
-                     f"{cell(p.get('learned_contact_duration'), 1e3):>13} {cell(p.get('position_rmse_all_x1e3')):>11}")
+        lines.append(f"{p[name]:>14.4g} {cell(p.get('learned_peak_von_mises'), 1e-6):>20} "
+                     f"{cell(p.get('learned_peak_displacement'), 1e3):>20} "
+                     f"{cell(p.get('learned_contact_duration'), 1e3):>18} {cell(p.get('position_rmse_all_x1e3')):>11} "
+                     f"{cell(p.get('hold_rmse_all_x1e3')):>8} {cell(p.get('skill')):>6}")
         if "solver_frames" in p:
-            lines.append(f"{'  solver':>14} {cell(p.get('solver_peak_von_mises'), 1e-6):>14} "
-                         f"{cell(p.get('solver_peak_displacement'), 1e3):>15} "
-                         f"{cell(p.get('solver_contact_duration'), 1e3):>13} {'':>11}")
+            shown = [cell(p.get(f"solver_{q}"), scale) + pct(p.get(f"reldiff_{q}"))
+                     for q, scale in zip(QUANTITIES, (1e-6, 1e3, 1e3))]
+            lines.append(f"{'  solver':>14} {shown[0]:>20} {shown[1]:>20} {shown[2]:>18}")
+    lines.append("learned rows: the model's answers from its predicted frames; solver rows: the Warp FEM on the same "
+                 "frames (learned - solver, relative); hold / skill: RMSE of holding every node still, "
+                 "1 - RMSE / hold")
+    for line in report.get("disagreements", []):
+        lines.append(f"warning: {line}")
+    if report.get("verified") and not report.get("disagreements"):
+        lines.append(f"every verified learned answer is within {100 * report.get('tolerance', 0):.0f}% of the solver's")
     return "\n".join(lines)

@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default=None, help="output folder (default runs/demo or runs/demo-nclaw)")
     parser.add_argument("--no-render", action="store_true", help="skip the video (needs headless chromium)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads for training and rollouts (default 0: automatic, meshsim.threads)")
     parser.set_defaults(func=run)
 
 
@@ -29,6 +31,7 @@ def run(args) -> int:
     else:
         from meshsim.demo import format_summary, run_demo
 
-        summary = run_demo(args.out or "runs/demo", quick=args.quick, render=not args.no_render, seed=args.seed)
+        summary = run_demo(args.out or "runs/demo", quick=args.quick, render=not args.no_render, seed=args.seed,
+                           threads=args.threads)
     print(format_summary(summary))
     return 0
