@@ -17,8 +17,10 @@ def node_features(
     node_type: torch.Tensor,
     material: torch.Tensor,
     prescribed_motion: torch.Tensor | None = None,
+    displacement: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """[velocity x_t - x_{t-1}, one-hot node type (NodeType.SIZE), material [N, m], optional prescribed motion]."""
+    """[velocity x_t - x_{t-1}, one-hot node type (NodeType.SIZE), material [N, m], optional prescribed motion,
+    optional displacement from the reference configuration]."""
     parts = [
         cur_pos - prev_pos,
         torch.nn.functional.one_hot(node_type.long(), NodeType.SIZE).to(cur_pos.dtype),
@@ -26,6 +28,8 @@ def node_features(
     ]
     if prescribed_motion is not None:
         parts.append(prescribed_motion)
+    if displacement is not None:
+        parts.append(displacement)
     return torch.cat(parts, dim=-1)
 
 

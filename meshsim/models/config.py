@@ -29,6 +29,9 @@ class ModelConfig:
     noise_std: float = 0.003
     noise_gamma: float = 1.0
     kinematic_input: bool = False  # add x_{t+1} - x_t of the nodes the model does not predict as input
+    # add x_t - X (displacement from the reference mesh) of the deformable nodes as input: a clamped body's drift
+    # away from its supports is invisible to edge features (they see only relative positions) except next to them
+    displacement_input: bool = False
     predicted_types: tuple[str, ...] = ("NORMAL", "OBSTACLE")
     rigid_obstacles: bool = False  # rollout: project predicted OBSTACLE bodies onto their best rigid motion
     nonnegative_fields: tuple[str, ...] = ("stress",)  # fields clamped at >= 0 when predicted (von Mises is a norm)

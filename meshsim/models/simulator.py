@@ -51,7 +51,8 @@ class LearnedSimulator(nn.Module):
             raise DataFormatError(f"learned simulators support 2D or 3D meshes, got dim={dim}")
         self.cfg, self.dim = cfg, dim
         self._topology_cache: dict[str, tuple] = {}  # mesh hash -> (edges, hierarchy levels); not state
-        node_width = dim + NodeType.SIZE + len(cfg.material_keys) + (dim if cfg.kinematic_input else 0)
+        node_width = (dim + NodeType.SIZE + len(cfg.material_keys) + (dim if cfg.kinematic_input else 0)
+                      + (dim if cfg.displacement_input else 0))
         mesh_edge_width, contact_width = 2 * dim + 2, dim + 1
         out_width = dim + len(cfg.fields)
         self.node_normalizer = Normalizer(node_width)
@@ -167,7 +168,11 @@ class LearnedSimulator(nn.Module):
         if cfg.kinematic_input:
             kinematic = ~mask.any(dim=-1, keepdim=True)
             motion = (next_hint - cur_pos) * kinematic if next_hint is not None else torch.zeros_like(cur_pos)
-        x = node_features(prev_pos, cur_pos, graph.node_type, graph.material, motion)
+        displacement = None
+        if cfg.displacement_input:  # x_t - X of the deformable nodes (obstacles keep translation invariance)
+            body = (graph.node_type != NodeType.OBSTACLE)[:, None].to(cur_pos.dtype)
+            displacement = (cur_pos - graph.mesh_pos) * body
+        x = node_features(prev_pos, cur_pos, graph.node_type, graph.material, motion, displacement)
         x = self.node_normalizer(x, accumulate)
         batch = getattr(graph, "batch", None)
         if cfg.kind == "mgn" and cfg.world_edges:

@@ -103,7 +103,8 @@ def test_step_respects_output_mask_and_returns_fields():
 
 @pytest.mark.parametrize("over", [{"kind": "mgn", "world_edges": True}, {"attention": "softmax"},
                                   {"target": "accel", "kinematic_input": True, "fields": ()},
-                                  {"levels": 0, "material_keys": ()}])
+                                  {"levels": 0, "material_keys": ()},
+                                  {"displacement_input": True, "rigid_obstacles": True, "target": "accel"}])
 def test_variants_train_and_step(over):
     traj = trajectory(5)
     sim = LearnedSimulator(ModelConfig(**{**TINY, **over}), dim=2).train()

@@ -117,3 +117,21 @@ def test_cpu_budget_stops_training_and_snapshots_mark_the_learning_curve(tmp_pat
     assert 0.3 <= early["cpu_seconds"] <= late["cpu_seconds"] <= read_checkpoint(ckpts / "last.pt")["cpu_seconds"]
     with pytest.raises(ConfigError, match="snapshot_cpu_minutes"):
         _train_test.tiny_config(tmp_path, data, snapshot_cpu_minutes=[0])
+
+
+def test_displacement_input_sees_a_translated_body_that_edge_features_cannot():
+    from meshsim.models import LearnedSimulator, ModelConfig
+
+    rng = np.random.default_rng(1)
+    mesh = torch.as_tensor(rng.uniform(size=(6, 2)), dtype=torch.float32)
+    cells = torch.tensor([[0, 1, 2], [2, 3, 4], [3, 4, 5]])
+    node_type = torch.zeros(6, dtype=torch.long)
+    node_type[5] = 1  # an obstacle node: no displacement feature (its translation carries no strain)
+    shift = torch.tensor([0.0, 0.01])
+    for flag, differs in ((False, False), (True, True)):
+        sim = LearnedSimulator(ModelConfig(kind="mgn", **{**_train_test.TINY_MODEL, "displacement_input": flag}),
+                               dim=2).eval()
+        static = sim.prepare(mesh, cells, node_type, {"density": 1.0, "youngs_modulus": 1.0})
+        rest, moved = sim._forward(static, mesh, mesh, None, False), sim._forward(static, mesh + shift,
+                                                                                  mesh + shift, None, False)
+        assert (not torch.allclose(rest, moved, atol=1e-6)) == differs
