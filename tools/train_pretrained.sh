@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Reproduce the pretrained models shipped in data/pretrained/ (the exact commands that made them).
+#
+#   tools/train_pretrained.sh impact   DATA_DIR RUN_DIR   # hcmt-impact-plate-2d and mgn-impact-plate-2d
+#   tools/train_pretrained.sh plate3d  DATA_DIR RUN_DIR   # hcmt-deforming-plate-3d
+#
+# Each model trains on one thread (torch's threads on a shared 2-core machine wait on each other) until its CPU
+# budget (cpu_limit_minutes) or its wall-clock guard is spent, with the learning rate decaying 10x over that
+# budget, keeping snapshots at CPU minutes for the learning curve (benchmarks/learning_curve.py). Runs resume:
+# re-running the same command continues from RUN_DIR/<model>/checkpoints/last.pt.
+set -euo pipefail
+which="${1:?impact or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
+meshsim="${MESHSIM:-meshsim}"
+mkdir -p "$data" "$runs"
+train() {  # name recipe minutes-cpu minutes-wall [overrides...]
+  local name="$1" recipe="$2" cpu="$3" wall="$4"; shift 4
+  local resume=(); [ -f "$runs/$name/checkpoints/last.pt" ] && resume=(--resume)
+  "$meshsim" train "$recipe" --run-dir "$runs/$name" --threads 1 "${resume[@]}" steps=10000000 \
+    cpu_limit_minutes="$cpu" time_limit_minutes="$wall" optim.over_budget=true seed=0 \
+    "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 "$@"
+}
+case "$which" in
+  impact)
+    "$meshsim" generate impact-plate-2d --num 40 --seed 0 --out "$data/train.h5" preset=benchmark
+    "$meshsim" generate impact-plate-2d --num 8 --seed 1 --out "$data/valid.h5" preset=benchmark
+    "$meshsim" generate impact-plate-2d --num 8 --seed 2 --out "$data/test.h5" preset=benchmark
+    for kind in hcmt mgn; do
+      train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
+        "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 &
+    done
+    wait ;;
+  plate3d)
+    "$meshsim" generate deforming-plate-3d --num 24 --seed 0 --out "$data/train.h5" preset=benchmark
+    "$meshsim" generate deforming-plate-3d --num 4 --seed 1 --out "$data/valid.h5" preset=benchmark
+    "$meshsim" generate deforming-plate-3d --num 8 --seed 2 --out "$data/test.h5" preset=benchmark
+    train hcmt-deforming-plate-3d data/train_hcmt_deforming_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
+      "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=1 ;;
+  *) echo "usage: tools/train_pretrained.sh impact|plate3d DATA_DIR RUN_DIR" >&2; exit 2 ;;
+esac
