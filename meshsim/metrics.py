@@ -14,7 +14,8 @@ Every learned figure comes with its trivial baselines, computed on the same fram
 the last input frame; the stress stays at the last input stress) and "cv" (constant velocity: every node moves on
 with its last input velocity). `skill = 1 - p_all / p_all_hold` (> 0: better than holding still). The same
 numbers per node type (`NORMAL_p_all`, `NORMAL_p_all_hold`, `NORMAL_skill`, ...) split the error between, say,
-the plate (NORMAL) and the ball (OBSTACLE).
+the plate (NORMAL) and the ball (OBSTACLE). With obstacles, `p_before`, `p_during`, `p_after` (and `*_hold`) split
+the steps by contact phase of the ground truth (`contact_frames`).
 
     from meshsim.metrics import evaluate_file
     report = evaluate_file("rollout.h5", json_path="eval.json", plot_path="eval.png")
@@ -72,6 +73,44 @@ def trivial_predictions(world_pos: np.ndarray, history: int = 2) -> dict[str, np
     return {"hold": hold, "cv": cv}
 
 
+def contact_frames(cells, mesh_pos, node_type, world_pos) -> np.ndarray | None:
+    """[T] bool: frames in which some OBSTACLE node lies within 0.75 x the median mesh edge length of the
+    deformable body from one of its nodes; None without obstacle nodes."""
+    from scipy.spatial import cKDTree
+
+    from meshsim.datasets.schema import NodeType
+    from meshsim.mesh import edges_from_cells
+
+    node_type = np.asarray(node_type).reshape(-1)
+    obstacle = node_type == NodeType.OBSTACLE
+    body = ~obstacle
+    if not obstacle.any() or not body.any():
+        return None
+    senders, receivers = edges_from_cells(np.asarray(cells))
+    inside = body[senders] & body[receivers]
+    mesh_pos = np.asarray(mesh_pos)
+    gap = 0.75 * float(np.median(np.linalg.norm(mesh_pos[senders[inside]] - mesh_pos[receivers[inside]], axis=-1)))
+    return np.array([cKDTree(frame[body]).query(frame[obstacle], distance_upper_bound=gap)[0].min() < gap
+                     for frame in np.asarray(world_pos)])
+
+
+def contact_phases(touching: np.ndarray, history: int = 2) -> np.ndarray:
+    """Phase of each rollout step k = 1..h from the ground truth's contact frames: 0 before the first contact,
+    1 from the first to the last contact frame, 2 after it."""
+    steps = touching[history:]
+    phase = np.ones(len(steps), dtype=np.int64)
+    hits = np.flatnonzero(touching)
+    if hits.size == 0:
+        return np.zeros(len(steps), dtype=np.int64)
+    frame = np.arange(history, len(touching))
+    phase[frame < hits[0]] = 0
+    phase[frame > hits[-1]] = 2
+    return phase
+
+
+PHASES = ("before", "during", "after")
+
+
 def field_scale(name: str) -> float:
     return FIELD_SCALES.get(name, SCALE)
 
@@ -91,6 +130,7 @@ class TrajectoryMetrics:
     field_rmse: dict[str, np.ndarray] = field(default_factory=dict)
     baseline_rmse: dict[str, np.ndarray] = field(default_factory=dict)  # "hold", "cv" positions; "<field>_hold"
     type_rmse: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # node type -> {"model", "hold", "cv"}
+    phase: np.ndarray | None = None  # [h] contact phase of each step (contact_phases), None without obstacles
 
     def summary(self) -> dict[str, float | int | None]:
         out: dict[str, float | int | None] = {"steps": self.steps}
@@ -111,6 +151,12 @@ class TrajectoryMetrics:
                 suffix = "" if name == "model" else f"_{name}"
                 out[f"{type_name}_p_all{suffix}"] = summarize(rmse, "p")["p_all"]
             out[f"{type_name}_skill"] = skill(out[f"{type_name}_p_all"], out.get(f"{type_name}_p_all_hold"))
+        if self.phase is not None:  # mean RMSE over the steps of each contact phase, model and hold
+            for i, name in enumerate(PHASES):
+                steps = self.phase == i
+                for label, rmse in (("", self.position_rmse), ("_hold", self.baseline_rmse.get("hold"))):
+                    ok = rmse is not None and steps.any()
+                    out[f"p_{name}{label}"] = float(rmse[steps].mean() * SCALE) if ok else None
         return out
 
 
@@ -134,6 +180,9 @@ def evaluate_trajectory(traj, traj_id: str = "") -> TrajectoryMetrics:
             held = np.broadcast_to(true[history - 1], true.shape).copy()
             metrics.baseline_rmse[f"{name}_hold"] = rmse_per_step(held, true, history)
     node_type = np.asarray(traj.node_type).reshape(-1)
+    touching = contact_frames(traj.cells, traj.mesh_pos, node_type, traj.world_pos)
+    if touching is not None:
+        metrics.phase = contact_phases(touching, history)
     moving = [t for t in np.unique(node_type) if t != NodeType.HANDLE]
     if len(moving) > 1:  # one type alone repeats the overall figures
         for t in moving:

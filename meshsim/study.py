@@ -189,7 +189,7 @@ def _compare(row: dict, pred: np.ndarray, truth: np.ndarray) -> dict:
 
 def _quantities(traj, world_pos: np.ndarray, stress, dt: float, prefix: str) -> dict:
     """Quantities of interest over the predicted frames (from the rollout's third frame on)."""
-    from meshsim.mesh import edges_from_cells
+    from meshsim.metrics import contact_frames
     from meshsim.rollout import HISTORY
 
     node_type = np.asarray(traj.node_type)
@@ -200,18 +200,8 @@ def _quantities(traj, world_pos: np.ndarray, stress, dt: float, prefix: str) -> 
            f"{prefix}peak_displacement": float(disp.max()) if disp.size else None}
     out[f"{prefix}peak_von_mises"] = (None if stress is None or len(stress) <= HISTORY
                                       else float(np.max(stress[HISTORY:, body])))
-    if obstacle.any():
-        senders, receivers = edges_from_cells(np.asarray(traj.cells))
-        inside = body[senders] & body[receivers]
-        lengths = np.linalg.norm(traj.mesh_pos[senders[inside]] - traj.mesh_pos[receivers[inside]], axis=-1)
-        gap = 0.75 * float(np.median(lengths))
-        from scipy.spatial import cKDTree
-
-        touching = [cKDTree(frame[body]).query(frame[obstacle], distance_upper_bound=gap)[0].min() < gap
-                    for frame in world_pos[HISTORY:]]
-        out[f"{prefix}contact_duration"] = float(np.sum(touching) * dt)
-    else:
-        out[f"{prefix}contact_duration"] = None
+    touching = contact_frames(traj.cells, traj.mesh_pos, node_type, world_pos[HISTORY:])
+    out[f"{prefix}contact_duration"] = None if touching is None else float(np.sum(touching) * dt)
     return out
 
 
