@@ -207,7 +207,7 @@ class FrameSource:
                 values = np.asarray(self._file["trajectories"][traj_id][key][:, node], np.float64)
             if not np.isfinite(values).all():
                 raise DataFormatError(f"{self.path}: trajectory {traj_id!r} {key} node {node} holds NaN or inf")
-            return values if values.ndim == 1 else values[:, 0] if values.shape[1] == 1 else np.linalg.norm(values, axis=1)
+            return _magnitude(values).astype(np.float64)  # vectors as their length, as `field` shows them
         if quantity == "error":
             delta = self._node_positions(traj_id, node, "pred") - self._node_positions(traj_id, node, "gt")
             return np.linalg.norm(delta, axis=1)
