@@ -284,7 +284,7 @@ def _api_probe(server: ViewerServer, q: Query):
         "dt": info["dt"], "time": [round(t * info["dt"], 12) for t in range(info["num_frames"])],
         "node_type": node_type, "node_type_name": info["node_types"].get(str(node_type), ""),
         "reference": [float(v) for v in source.reference(traj)[node]],
-        "series": series, "labels": {"pred": "|prediction - ground truth|"} if quantity == "error" else
+        "series": series, "labels": {"pred": "|pred - gt|"} if quantity == "error" else
         {src: info["labels"][src]["text"] for src in series},
     })  # fmt: skip
 
