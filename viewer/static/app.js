@@ -82,7 +82,7 @@ class Viewer {
     quantities.value = "displacement";
     $("probe-node").max = String(info.num_nodes - 1);
     this.fillSpeeds();
-    this.setClip(this.stage.clip.axis);
+    await this.setClip(this.stage.clip.axis); // a clip plane stays across trajectories
     $("scrub").max = String(info.num_frames - 1);
     this.t = Math.min(this.t, info.num_frames - 1);
     await this.setField(field ?? info.default_field, false);
