@@ -122,8 +122,16 @@ def test_click_probes_the_node_under_the_pointer_and_the_plot_reads(page, tri):
     # the marker shows the probed node in both panes
     view = snapshot(page)
     assert near(view, (0xFF, 0x3D, 0xF0), 30).sum() >= 2 * 40
+    page.locator("#view").click(position={"x": 5, "y": 5})  # focus the page (keys are ignored in inputs)
     page.keyboard.press("Escape")
     assert page.evaluate("viewer.probe") is None and page.locator("#probe").is_hidden()
+    # typing a node id probes it too, with the quantity picked in the menu
+    page.select_option("#probe-quantity", "speed")
+    page.fill("#probe-node", "21")
+    page.press("#probe-node", "Enter")
+    page.wait_for_function("viewer.probe !== null && viewer.probe.node === 21")
+    assert page.evaluate("viewer.probe.quantity") == "speed" and page.locator("#probe").is_visible()
+    page.evaluate("viewer.closeProbe()")
 
 
 def test_error_legend_in_mm_fixed_or_per_frame(page, tri):
