@@ -168,7 +168,9 @@ class Viewer {
   clockText() {
     const { unit, scale } = this.timeUnit();
     const step = this.info.dt * scale;
-    const time = (this.t * step).toFixed(Math.max(0, Math.min(6, -Math.floor(Math.log10(step)))));
+    let digits = 0; // enough decimals to show every frame's time exactly (dt = 0.25 ms -> 2)
+    while (digits < 4 && Math.abs(step * 10 ** digits - Math.round(step * 10 ** digits)) > 1e-6 * 10 ** digits) digits++;
+    const time = (this.t * step).toFixed(digits);
     return `t = ${time} ${unit}  (frame ${this.t} / ${this.info.num_frames - 1})`;
   }
 
