@@ -24,7 +24,7 @@ from meshsim.mesh.topology import boundary_facets, cell_facets
 
 POSITION_COMPONENTS = ("x", "y", "z")  # probe quantities besides the colour fields
 # Per-trajectory attributes that only the scene generators write: evidence the ground truth came from a solver.
-SOLVER_ATTRS = ("solver_dt", "substeps", "scene_config")
+SOLVER_ATTRS = ("solver_dt", "substeps", "scene_config", "source_index")  # FEM, MPM, imported datasets
 SOLVER_ROOT_ATTRS = ("scenario", "creator_tool", "source")
 
 RANGE_SAMPLE_FRAMES = 32  # colour ranges and bounds look at <= this many evenly spaced frames
