@@ -9,6 +9,8 @@ server and opened in the system chromium at 1280x720. Measured inside the page (
   scrub_fps_10k         frames shown per second stepping through every frame once, each drawn and presented
                         (setFrame, then the next animation frame) with the data fetched on demand + prefetch
   scrub_fps_10k_cached  the same pass again, frames already in the page's cache
+  scrub_fps_10k_analysis  the cached pass again with a node probed (its plot redrawn every frame) and a clip plane
+  server_probe_ms_10k   one /api/probe request (a node's displacement at every frame, gt and pred, as JSON)
 The full run adds the same at 100,000 nodes and the server's time per positions request. Goals (issue 7):
 first frame < 1,000 ms, >= 30 fps while scrubbing. The last line printed is one JSON object.
 """
@@ -49,13 +51,17 @@ def measure(path: Path, loads: int, width: int, height: int) -> dict:
         with open_page(browser, server.url, width, height) as page:
             scrub = page.evaluate(SCRUB)
             cached = page.evaluate(SCRUB)
+            page.evaluate("async () => { await viewer.setProbe(0, 'displacement'); await viewer.setClip(1, 0.5); }")
+            analysis = page.evaluate(SCRUB)
             renderer = page.evaluate(RENDERER)
             assert not page.errors, page.errors
         host, port = server.server_address[:2]
         server_ms = request_ms(host, port, "/api/positions?traj=00000&t={t}&src=pred", 30)
+        probe_ms = request_ms(host, port, "/api/probe?traj=00000&node={t}&quantity=displacement", 10)
     return {"first_frame_ms": statistics.median(first), "first_frame_ms_all": [round(x, 1) for x in first],
             "timings_ms": {k: round(v, 1) for k, v in timings.items()}, "scrub_fps": scrub, "scrub_fps_cached": cached,
-            "renderer": renderer, "server_positions_ms": server_ms}  # fmt: skip
+            "scrub_fps_analysis": analysis, "renderer": renderer, "server_positions_ms": server_ms,
+            "server_probe_ms": probe_ms}  # fmt: skip
 
 
 def request_ms(host: str, port: int, template: str, count: int) -> float:
@@ -88,7 +94,9 @@ def main() -> None:
         result.update({"first_frame_ms_10k": round(small["first_frame_ms"], 1),
                        "scrub_fps_10k": round(small["scrub_fps"], 1),
                        "scrub_fps_10k_cached": round(small["scrub_fps_cached"], 1),
+                       "scrub_fps_10k_analysis": round(small["scrub_fps_analysis"], 1),
                        "server_positions_ms_10k": round(small["server_positions_ms"], 2),
+                       "server_probe_ms_10k": round(small["server_probe_ms"], 2),
                        "renderer": small["renderer"]})  # fmt: skip
         if not args.quick:
             path = Path(tmp) / "rollout_100k.h5"
@@ -98,6 +106,8 @@ def main() -> None:
             result.update({"first_frame_ms_100k": round(large["first_frame_ms"], 1),
                            "scrub_fps_100k": round(large["scrub_fps"], 1),
                            "scrub_fps_100k_cached": round(large["scrub_fps_cached"], 1),
+                           "scrub_fps_100k_analysis": round(large["scrub_fps_analysis"], 1),
+                           "server_probe_ms_100k": round(large["server_probe_ms"], 2),
                            "server_positions_ms_100k": round(large["server_positions_ms"], 2)})  # fmt: skip
     print(json.dumps(result))
 

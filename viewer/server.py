@@ -5,7 +5,9 @@ Endpoints (all GET; binary answers are little-endian):
   /api/meta                            JSON: file, format, colour map, trajectories (id, sizes, dt)
   /api/traj?id=ID                      JSON: one trajectory: fields per source, bounds, sample count
   /api/range?traj=ID&name=F            JSON: [lo, hi], the fixed colour range of a field
-  /api/cells?traj=ID                   <u4 [F*3]: triangles to draw (boundary faces of tetrahedra)
+  /api/cells?traj=ID[&faces=all]       <u4 [F*3]: triangles to draw (boundary faces of tetrahedra; with
+                                       faces=all every face, interior ones included, for the clip plane)
+  /api/probe?traj=ID&node=I&quantity=Q JSON: one node's value of Q at every frame, per source (gt, pred)
   /api/positions?traj=ID&t=T&src=gt    <f4 [N*3]: positions of frame T (src = gt | pred)
   /api/field?traj=ID&name=F&t=T&src=gt <f4 [N]: per-node scalar of frame T
   both take an optional &count=K (1..64): frames T..T+K-1 back to back, cut at the trajectory's last frame
@@ -37,7 +39,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".md": "text/plain; charset=utf-8", "": "text/plain; charset=utf-8"}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-FIELD_UNITS = {"stress": "Pa", "speed": "m/s", "velocity": "m/s", "error": "m", "displacement": "m", "height": "m"}
+FIELD_UNITS = {"stress": "Pa", "speed": "m/s", "velocity": "m/s", "error": "m", "displacement": "m", "height": "m",
+               "x": "m", "y": "m", "z": "m", "node_type": ""}
 MAX_QUERY = 2048
 MAX_FRAMES_PER_REQUEST = 64  # the page fetches blocks of frames: one request per block, not per frame
 
@@ -213,6 +216,15 @@ class Query:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"source {src[:20]!r} not in this file; use {source.sources(traj)}")
         return src
 
+    def node(self, source: FrameSource, traj: str) -> int:
+        raw = self.text("node")
+        count = source.info(traj)["num_nodes"]
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"node={raw[:20]!r} is not a non-negative integer")
+        if int(raw) >= count:
+            raise BadRequest(HTTPStatus.NOT_FOUND, f"node {raw} out of range: trajectory {traj!r} has 0..{count - 1}")
+        return int(raw)
+
     def field_name(self, source: FrameSource, traj: str) -> str:
         name = self.text("name")
         if name not in source.fields(traj):
@@ -235,6 +247,7 @@ def _api_traj(server: ViewerServer, q: Query):
     lo, hi = source.bounds(traj)
     public = {k: v for k, v in info.items() if k not in ("stored_fields", "vector_fields")}
     public["field_units"] = {name: FIELD_UNITS.get(name, "") for name in info["fields"]}
+    public["probe_quantities"] = source.probe_quantities(traj)
     return _json({**public, "bounds": [lo, hi], "num_triangles": int(len(source.surface(traj)))})
 
 
@@ -244,7 +257,36 @@ def _api_range(server: ViewerServer, q: Query):
 
 
 def _api_cells(server: ViewerServer, q: Query):
-    return _binary(server.source.surface(q.traj(server.source)), "<u4")
+    traj = q.traj(server.source)
+    faces = q.text("faces", "surface")
+    if faces not in ("surface", "all"):
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"faces={faces[:20]!r} must be surface or all")
+    return _binary(server.source.surface(traj) if faces == "surface" else server.source.all_faces(traj), "<u4")
+
+
+def _api_probe(server: ViewerServer, q: Query):
+    """One node's history, for the probe plot and for scripts: the quantity at every frame, per source."""
+    source = server.source
+    traj = q.traj(source)
+    node = q.node(source, traj)
+    quantity = q.text("quantity")
+    info = source.info(traj)
+    if quantity not in source.probe_quantities(traj):
+        allowed = ", ".join(source.probe_quantities(traj))
+        raise BadRequest(HTTPStatus.NOT_FOUND, f"no quantity {quantity[:60]!r} in trajectory {traj!r}; use {allowed}")
+    sources = info["sources"] if quantity in ("x", "y", "z") else info["fields"][quantity]
+    if quantity == "error":
+        sources = ["pred"]  # one series: |pred - gt|
+    series = {src: [float(v) for v in source.node_series(traj, node, quantity, src)] for src in sources}
+    node_type = int(source.node_type(traj)[node])
+    return _json({
+        "traj": traj, "node": node, "quantity": quantity, "unit": FIELD_UNITS.get(quantity, ""),
+        "dt": info["dt"], "time": [round(t * info["dt"], 12) for t in range(info["num_frames"])],
+        "node_type": node_type, "node_type_name": info["node_types"].get(str(node_type), ""),
+        "reference": [float(v) for v in source.reference(traj)[node]],
+        "series": series, "labels": {"pred": "|pred - gt|"} if quantity == "error" else
+        {src: info["labels"][src]["text"] for src in series},
+    })  # fmt: skip
 
 
 def _api_positions(server: ViewerServer, q: Query):
@@ -272,6 +314,7 @@ API = {
     "/api/cells": _api_cells,
     "/api/positions": _api_positions,
     "/api/field": _api_field,
+    "/api/probe": _api_probe,
 }
 
 

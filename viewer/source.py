@@ -18,8 +18,14 @@ import h5py
 import numpy as np
 
 from meshsim.datasets.reader import TrajectoryFile
+from meshsim.datasets.schema import NodeType
 from meshsim.errors import DataFormatError
-from meshsim.mesh.topology import boundary_facets
+from meshsim.mesh.topology import boundary_facets, cell_facets
+
+POSITION_COMPONENTS = ("x", "y", "z")  # probe quantities besides the colour fields
+# Per-trajectory attributes that only the scene generators write: evidence the ground truth came from a solver.
+SOLVER_ATTRS = ("solver_dt", "substeps", "scene_config", "source_index")  # FEM, MPM, imported datasets
+SOLVER_ROOT_ATTRS = ("scenario", "creator_tool", "source")
 
 RANGE_SAMPLE_FRAMES = 32  # colour ranges and bounds look at <= this many evenly spaced frames
 
@@ -124,6 +130,17 @@ class FrameSource:
             return cells.astype(np.uint32)
         return np.zeros((0, 3), np.uint32)  # particles are drawn as points
 
+    @_cached
+    def all_faces(self, traj_id: str) -> np.ndarray:
+        """Every distinct face of a tetrahedral mesh, interior ones included, uint32 [F, 3] (what a clip plane
+        opens up); the surface triangles for other meshes."""
+        cells = self.cells(traj_id)
+        if cells.shape[1] != 4:
+            return self.surface(traj_id)
+        facets = cell_facets(cells)
+        _, first = np.unique(np.sort(facets, axis=1), axis=0, return_index=True)
+        return facets[np.sort(first)].astype(np.uint32)
+
     def cells(self, traj_id: str) -> np.ndarray:
         """Cells as stored, int32 [M, k]."""
         return self._static[self.require(traj_id)]["cells"]
@@ -165,6 +182,55 @@ class FrameSource:
             return np.zeros(self.info(traj_id)["num_nodes"], np.float32)
         delta = self.positions(traj_id, hi, source) - self.positions(traj_id, lo, source)
         return (np.linalg.norm(delta, axis=1) / ((hi - lo) * self.info(traj_id)["dt"])).astype(np.float32)
+
+    def probe_quantities(self, traj_id: str) -> list[str]:
+        """What `node_series` can give: x, y, z (position components) and every colour field."""
+        return [*POSITION_COMPONENTS, *self.fields(traj_id)]
+
+    def node_series(self, traj_id: str, node: int, quantity: str, source: str = "gt") -> np.ndarray:
+        """One node's value of `quantity` at every frame, float64 [T]: a position component (x, y, z) or a colour
+        field as `field` gives it (magnitudes of vectors, error, speed, ...). Reads one node, not whole frames."""
+        info = self.info(traj_id)
+        if source not in info["sources"]:
+            raise DataFormatError(f"{self.path}: source {source!r} not in this file; use one of {info['sources']}")
+        if not 0 <= node < info["num_nodes"]:
+            raise DataFormatError(f"{self.path}: trajectory {traj_id!r} has nodes 0..{info['num_nodes'] - 1}; "
+                                  f"got node {node}")  # fmt: skip
+        if quantity in POSITION_COMPONENTS:
+            return self._node_positions(traj_id, node, source)[:, POSITION_COMPONENTS.index(quantity)]
+        if source not in self.fields(traj_id).get(quantity, ()):
+            raise DataFormatError(f"{self.path}: trajectory {traj_id!r} has no quantity {quantity!r} for {source!r}; "
+                                  f"available: {self.probe_quantities(traj_id)}")  # fmt: skip
+        if quantity in info["stored_fields"]:
+            key = f"fields/{quantity}" if source == "gt" else f"pred/fields/{quantity}"
+            with self._lock:
+                values = np.asarray(self._file["trajectories"][traj_id][key][:, node], np.float64)
+            if not np.isfinite(values).all():
+                raise DataFormatError(f"{self.path}: trajectory {traj_id!r} {key} node {node} holds NaN or inf")
+            return _magnitude(values).astype(np.float64)  # vectors as their length, as `field` shows them
+        if quantity == "error":
+            delta = self._node_positions(traj_id, node, "pred") - self._node_positions(traj_id, node, "gt")
+            return np.linalg.norm(delta, axis=1)
+        if quantity == "node_type":
+            return np.full(info["num_frames"], float(self.node_type(traj_id)[node]))
+        path = self._node_positions(traj_id, node, source)
+        if quantity == "displacement":
+            return np.linalg.norm(path - self.reference(traj_id)[node].astype(np.float64), axis=1)
+        # speed, as `field` computes it: central difference, one-sided at the ends, zero for a single frame
+        count = len(path)
+        if count == 1:
+            return np.zeros(1)
+        t = np.arange(count)
+        lo, hi = np.maximum(t - 1, 0), np.minimum(t + 1, count - 1)
+        return np.linalg.norm(path[hi] - path[lo], axis=1) / ((hi - lo) * info["dt"])
+
+    def _node_positions(self, traj_id: str, node: int, source: str) -> np.ndarray:
+        key = "world_pos" if source == "gt" else "pred/world_pos"
+        with self._lock:
+            path = np.asarray(self._file["trajectories"][traj_id][key][:, node], np.float64)
+        if not np.isfinite(path).all():
+            raise DataFormatError(f"{self.path}: trajectory {traj_id!r} {key} node {node} holds NaN or inf")
+        return np.pad(path, ((0, 0), (0, 3 - path.shape[1])))  # 2-D data gets z = 0
 
     def stored_field(self, traj_id: str, name: str, t: int, source: str = "gt") -> np.ndarray:
         """A field as stored at frame t, float32 [N] or [N, C], checked finite."""
@@ -234,12 +300,38 @@ class FrameSource:
         if self.is_rollout:
             fields.setdefault("error", ["gt", "pred"])
         default_field = next((name for name in ("error", "stress", "speed") if name in fields), None)
+        present = sorted({int(v) for v in np.unique(static["node_type"])})
+        node_types = {str(v): NodeType(v).name.lower() if v in NodeType._value2member_map_ else f"type {v}"
+                      for v in present}  # fmt: skip
         return {
             "id": traj_id, "num_frames": int(static["num_frames"]), "num_nodes": int(static["num_nodes"]),
             "dim": int(static["dim"]), "num_cells": int(static["num_cells"]), "cell_type": static["cell_type"],
             "dt": float(static["dt"]), "sources": sources, "fields": fields, "stored_fields": sorted(stored),
-            "vector_fields": sorted(vectors), "default_field": default_field,
+            "vector_fields": sorted(vectors), "default_field": default_field, "node_types": node_types,
+            "labels": self._labels(static["attrs"]),
         }  # fmt: skip
+
+    def _labels(self, attrs: dict) -> dict[str, dict]:
+        """What each pane shows, from the file's own metadata: {source: {role, origin, text}}.
+
+        origin is "learned" (a model's prediction: the `pred` of a rollout, or a trajectory whose attribute
+        `source` is "learned", as `meshsim study` writes), "solver" (written by a scene generator or an importer)
+        or "" (unknown, e.g. a sample file)."""
+        root = self._store.attrs
+        solver = any(key in attrs for key in SOLVER_ATTRS) or any(key in root for key in SOLVER_ROOT_ATTRS)
+        if str(attrs.get("source", "")) == "learned":
+            return {"gt": {"role": "prediction", "origin": "learned", "text": "prediction (learned)"}}
+        gt_origin = "solver" if solver else ""
+        labels = {"gt": {"role": "ground truth", "origin": gt_origin,
+                         "text": "ground truth (solver)" if solver else "ground truth"}}  # fmt: skip
+        if not self.is_rollout:
+            labels["gt"] = {"role": "simulation", "origin": gt_origin, "text": "simulation (solver)" if solver
+                            else "trajectory"}  # fmt: skip
+            return labels
+        step = attrs.get("rollout_checkpoint_step")
+        text = "prediction (learned" + (f", step {int(step)})" if step is not None else ")")
+        labels["pred"] = {"role": "prediction", "origin": "learned", "text": text}
+        return labels
 
 
 def _pad3(points: np.ndarray) -> np.ndarray:

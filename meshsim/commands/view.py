@@ -8,8 +8,9 @@ def register(subparsers) -> None:
         "view",
         help="play a trajectory/rollout file back in the browser (ground truth beside prediction)",
         description="Serve FILE and a three.js playback page on a local port, print the URL and open it. "
-        "Keys: space play/pause, left/right step (shift: 10), home/end, c colour field, w wireframe, "
-        "p PNG, [ ] speed. Ctrl-C stops the server. Remote machines: ssh -L PORT:127.0.0.1:PORT.",
+        "Keys: space play/pause, left/right step (shift: 10), home/end, c colour field, r fixed/per-frame colour "
+        "range, x clip plane axis, w wireframe, p PNG, [ ] speed, Escape close the probe. Click a node to plot its "
+        "history (ground truth and prediction). Ctrl-C stops the server. Remote machines: ssh -L PORT:127.0.0.1:PORT.",
     )
     parser.add_argument("file", help="trajectory or rollout file (.h5)")
     parser.add_argument("--traj", default=None, help="trajectory id shown first (default: the first one)")

@@ -1,12 +1,22 @@
-// The playback page: wires the toolbar, the keys and the test hook `window.viewer` to the frame store and
-// the stage. URL parameters: traj=ID, field=NAME, render=1 (no toolbar: what `meshsim render` captures).
+// The page: wires the toolbar, the keys, the probe and the test hook `window.viewer` to the frame store and the
+// stage. URL parameters: traj=ID, field=NAME, render=1 (no toolbar: what `meshsim render` captures), aa=0|1.
 import { FrameStore, enc } from "./frames.js";
-import { drawLegend } from "./legend.js";
+import { LEGEND_HEIGHT, categoriesHeight, drawCategories, drawLegend } from "./legend.js";
+import { drawPlot } from "./plot.js";
 import { Stage } from "./stage.js";
 
-const BASE_FPS = 30; // playback at speed 1x
+const FPS_CHOICES = [1, 2, 5, 10, 15, 30, 60]; // playback rates offered; each is also shown as a time ratio
+const DEFAULT_FPS = 10;
 const PREFETCH = 8; // frames requested ahead while playing
 const LEGEND_WIDTH = 260;
+const CLICK_SLOP_PX = 4; // a pointer that moved less than this between down and up is a click (a probe)
+// How fields are shown where SI would read badly: learned-model errors are millimetres.
+const DISPLAY = { error: { unit: "mm", scale: 1000 } };
+// Node types (meshsim.datasets.NodeType values), sRGB: a categorical palette, not a colour bar.
+const NODE_TYPE_SRGB = {
+  0: [0.62, 0.66, 0.74], 1: [0.95, 0.55, 0.20], 2: [0.35, 0.70, 0.90], 3: [0.89, 0.25, 0.30],
+  4: [0.45, 0.80, 0.40], 5: [0.75, 0.55, 0.90], 6: [0.95, 0.85, 0.30], 7: [0.30, 0.85, 0.80], 8: [0.85, 0.60, 0.70],
+};
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 
@@ -17,12 +27,16 @@ class Viewer {
     this.info = null;
     this.t = 0;
     this.field = null;
-    this.range = null;
+    this.range = null; // the fixed range of the field
+    this.shownRange = null; // what the colours use now: the fixed range, or this frame's in "frame" mode
+    this.rangeMode = "fixed";
     this.ranges = new Map();
-    this.speed = 1;
+    this.fps = DEFAULT_FPS;
     this.playing = false;
     this.playToken = 0;
     this.frameToken = 0;
+    this.probe = null; // {node, quantity, data}
+    this.probeToken = 0;
     this.error = null;
     this.timings = { script: performance.now() }; // ms since navigation started, for the benchmark
   }
@@ -49,16 +63,26 @@ class Viewer {
     const triangles = info.num_triangles ? await this.store.binary(`/api/cells?traj=${enc(id)}`, Uint32Array) : null;
     if (token !== this.frameToken) return false;
     this.info = info;
+    this.closeProbe();
     this.stage.setTrajectory({
       numNodes: info.num_nodes, triangles, sources: info.sources, bounds: info.bounds,
       flat: info.dim === 2 || info.bounds[1][2] - info.bounds[0][2] === 0,
     });
     $("traj").value = id;
-    $("label-pred").hidden = info.sources.length < 2;
-    $("label-gt").textContent = info.sources.length < 2 ? "simulation" : "ground truth";
+    const two = info.sources.length > 1;
+    $("label-pred").hidden = !two;
+    $("divider").hidden = !two;
+    $("label-gt").textContent = info.labels.gt.text;
+    if (two) $("label-pred").textContent = info.labels.pred.text;
     const select = $("field");
     select.replaceChildren(new Option("none", ""));
     for (const name of Object.keys(info.fields)) select.add(new Option(name, name));
+    const quantities = $("probe-quantity");
+    quantities.replaceChildren(...info.probe_quantities.map((name) => new Option(name, name)));
+    quantities.value = "displacement";
+    $("probe-node").max = String(info.num_nodes - 1);
+    this.fillSpeeds();
+    await this.setClip(this.stage.clip.axis); // a clip plane stays across trajectories
     $("scrub").max = String(info.num_frames - 1);
     this.t = Math.min(this.t, info.num_frames - 1);
     await this.setField(field ?? info.default_field, false);
@@ -74,9 +98,17 @@ class Viewer {
     }
     this.field = name;
     this.range = name ? this.ranges.get(key) : null;
+    this.shownRange = this.range;
     $("field").value = name || "";
     this.drawLegendOverlay();
     return redraw ? this.setFrame(this.t) : true;
+  }
+
+  setRangeMode(mode) {
+    if (mode !== "fixed" && mode !== "frame") throw new Error(`range mode ${mode} is not fixed or frame`);
+    this.rangeMode = mode;
+    $("range-mode").value = mode;
+    return this.setFrame(this.t);
   }
 
   // Load frame t for every pane, then draw once. Resolves true when drawn, false if a later call won.
@@ -91,9 +123,11 @@ class Viewer {
     ]));
     const panes = await Promise.all(loads);
     if (token !== this.frameToken) return false;
+    this.shownRange = this.range && this.rangeMode === "frame" ? this.frameRange(panes.map(([, v]) => v)) : this.range;
     panes.forEach(([positions, values], i) => {
       this.stage.setPositions(i, positions);
-      this.stage.setColors(i, values, ...(this.range || [0, 1]));
+      if (values && field === "node_type") this.stage.setCategories(i, values, NODE_TYPE_SRGB);
+      else this.stage.setColors(i, values, ...(this.shownRange || [0, 1]));
     });
     const direction = t < this.t ? -1 : 1;
     this.t = t;
@@ -103,14 +137,57 @@ class Viewer {
     }
     $("scrub").value = String(t);
     $("clock").textContent = this.clockText();
+    if (this.rangeMode === "frame") this.drawLegendOverlay();
+    if (this.probe && this.probe.data) this.drawProbe();
     this.stage.draw();
     return true;
   }
 
-  clockText() {
-    const time = (this.t * this.info.dt).toFixed(Math.max(0, -Math.floor(Math.log10(this.info.dt))));
-    return `t = ${time} s  (${this.t} / ${this.info.num_frames - 1})`;
+  // This frame's min..max over the panes; magnitudes (fixed range starting at 0) stay anchored at 0.
+  frameRange(arrays) {
+    let lo = Infinity, hi = -Infinity;
+    for (const values of arrays) {
+      if (!values) continue;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+    if (this.range[0] === 0 && lo >= 0) lo = 0;
+    if (!(hi > lo)) hi = lo + (Math.abs(lo) * 1e-6 || 1e-12);
+    return [lo, hi];
   }
+
+  // Simulated time: milliseconds for trajectories shorter than a second (impacts), seconds otherwise.
+  timeUnit() {
+    const duration = (this.info.num_frames - 1) * this.info.dt;
+    return duration < 1 ? { unit: "ms", scale: 1000 } : { unit: "s", scale: 1 };
+  }
+
+  clockText() {
+    const { unit, scale } = this.timeUnit();
+    const step = this.info.dt * scale;
+    let digits = 0; // enough decimals to show every frame's time exactly (dt = 0.25 ms -> 2)
+    while (digits < 4 && Math.abs(step * 10 ** digits - Math.round(step * 10 ** digits)) > 1e-6 * 10 ** digits) digits++;
+    const time = (this.t * step).toFixed(digits);
+    return `t = ${time} ${unit}  (frame ${this.t} / ${this.info.num_frames - 1})`;
+  }
+
+  // The speed menu: frames per second, each with the simulated time it covers per wall-clock second.
+  fillSpeeds() {
+    const options = FPS_CHOICES.map((fps) => new Option(`${fps} fps · ${ratioText(fps * this.info.dt)}`, String(fps)));
+    $("speed").replaceChildren(...options);
+    this.setSpeed(this.fps);
+  }
+
+  setSpeed(fps) {
+    fps = Number(fps);
+    this.fps = FPS_CHOICES.includes(fps) ? fps : DEFAULT_FPS;
+    $("speed").value = String(this.fps);
+  }
+
+  get timeRatio() { return this.fps * this.info.dt; } // simulated seconds per wall-clock second
 
   play() {
     if (this.playing) return;
@@ -131,7 +208,7 @@ class Viewer {
       const count = this.info.num_frames;
       if (this.t + 1 === count) this.prefetch(0); // wrap around: setFrame prefetches forward only
       await this.setFrame((this.t + 1) % count);
-      const wait = 1000 / (BASE_FPS * this.speed) - (performance.now() - started);
+      const wait = 1000 / this.fps - (performance.now() - started);
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
     }
   }
@@ -149,30 +226,110 @@ class Viewer {
     return this.setFrame(this.t + delta);
   }
 
-  setSpeed(value) {
-    this.speed = Number(value) || 1;
-    $("speed").value = String(this.speed);
-  }
-
   setWireframe(on) {
     $("wireframe").checked = on;
     this.stage.setWireframe(on);
   }
 
+  // Clip plane: axis 0/1/2 (x/y/z) or null; offset 0..1 across the trajectory's box; flip keeps the other side.
+  async setClip(axis, offset = this.stage.clip.offset, flip = this.stage.clip.flip) {
+    axis = axis === null || axis === undefined || axis === "" ? null : Number(axis);
+    if (axis !== null && this.info.cell_type === "tetra" && !this.stage.allFaces) {
+      const id = this.info.id;
+      const faces = await this.store.binary(`/api/cells?traj=${enc(id)}&faces=all`, Uint32Array);
+      if (this.info.id === id) this.stage.setAllFaces(faces);
+    }
+    this.stage.setClip(axis, Number(offset), Boolean(flip));
+    $("clip-axis").value = axis === null ? "" : String(axis);
+    $("clip-offset").value = String(offset);
+    $("clip-flip").checked = Boolean(flip);
+    $("clip-offset").disabled = $("clip-flip").disabled = axis === null;
+    this.stage.draw();
+    return true;
+  }
+
+  // --- probe: one node's history from /api/probe, plotted under the view ---------------------------------------
+  async setProbe(node, quantity = $("probe-quantity").value || "displacement") {
+    node = Math.round(Number(node));
+    if (!(node >= 0 && node < this.info.num_nodes)) throw new Error(`node ${node} is not in 0..${this.info.num_nodes - 1}`);
+    const token = ++this.probeToken;
+    const id = this.info.id;
+    const data = await this.store.json(`/api/probe?traj=${enc(id)}&node=${node}&quantity=${enc(quantity)}`);
+    if (token !== this.probeToken || id !== this.info.id) return false;
+    this.probe = { node, quantity, data };
+    $("probe-node").value = String(node);
+    $("probe-quantity").value = quantity;
+    $("probe").hidden = false;
+    this.stage.setMarker(node);
+    this.drawProbe();
+    return true;
+  }
+
+  closeProbe() {
+    this.probeToken++;
+    this.probe = null;
+    $("probe").hidden = true;
+    if (this.stage) this.stage.setMarker(null);
+  }
+
+  drawProbe(canvas = $("plot")) {
+    const width = Math.max(300, Math.round(canvas.clientWidth || canvas.width));
+    const height = Math.max(100, Math.round(canvas.clientHeight || canvas.height));
+    if (canvas.width !== width) canvas.width = width;
+    if (canvas.height !== height) canvas.height = height;
+    const display = DISPLAY[this.probe.quantity] || { unit: this.probe.data.unit, scale: 1 };
+    const time = this.timeUnit();
+    drawPlot(canvas.getContext("2d"), width, height, {
+      data: this.probe.data, frame: this.t, scale: display.scale, unit: display.unit,
+      timeScale: time.scale, timeUnit: time.unit,
+    });
+  }
+
+  plotDataURL() {
+    if (!this.probe) return null;
+    this.drawProbe();
+    return $("plot").toDataURL("image/png");
+  }
+
+  // --- legends -----------------------------------------------------------------------------------------------
+  legendHeight() {
+    return this.field === "node_type" ? categoriesHeight(Object.keys(this.info.node_types).length) : LEGEND_HEIGHT;
+  }
+
   drawLegendOverlay() {
     const canvas = $("legend");
+    canvas.hidden = !this.field;
+    if (!this.field) return;
+    if (canvas.height !== this.legendHeight()) canvas.height = this.legendHeight();
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    canvas.hidden = !this.field;
-    if (this.field) drawLegend(ctx, 0, 0, LEGEND_WIDTH, this.legendSpec());
+    this.drawLegendAt(ctx, 0, 0);
+  }
+
+  drawLegendAt(ctx, x, y) {
+    if (this.field === "node_type") {
+      drawCategories(ctx, x, y, LEGEND_WIDTH, { name: "node type", items: this.categoryItems() });
+    } else {
+      drawLegend(ctx, x, y, LEGEND_WIDTH, this.legendSpec());
+    }
+  }
+
+  categoryItems() { // node types present in this trajectory: number, name and swatch colour
+    return Object.entries(this.info.node_types).map(([value, name]) => ({
+      label: `${value} ${name}`, srgb: NODE_TYPE_SRGB[value] || [0.78, 0.8, 0.84],
+    }));
   }
 
   legendSpec() {
-    const unit = (this.meta.field_units || {})[this.field] || "";
-    return { name: this.field, unit, lo: this.range[0], hi: this.range[1], colormapSRGB: this.meta.colormap.srgb };
+    const display = DISPLAY[this.field] || { unit: (this.info.field_units || {})[this.field] || "", scale: 1 };
+    const [lo, hi] = this.shownRange || this.range;
+    return { name: this.field, unit: display.unit, lo: lo * display.scale, hi: hi * display.scale,
+             colormapSRGB: this.meta.colormap.srgb, mode: this.rangeMode }; // prettier-ignore
   }
 
-  // The view as a PNG data URL: the 3-D panes plus pane labels, clock and legend (what the page shows).
+  paneLabels() { return this.info.sources.map((src) => this.info.labels[src].text); }
+
+  // The view as a PNG data URL: the 3-D panes plus pane labels, divider, clock and legend (what the page shows).
   pngDataURL() {
     this.stage.draw();
     const source = $("view");
@@ -184,13 +341,17 @@ class Viewer {
     ctx.drawImage(source, 0, 0);
     ctx.scale(scale, scale);
     const width = source.clientWidth, height = source.clientHeight;
+    const labels = this.paneLabels();
+    if (labels.length > 1) {
+      ctx.fillStyle = "#8a8f99";
+      ctx.fillRect(width / 2 - 1, 0, 2, height);
+    }
     ctx.font = "13px system-ui, sans-serif";
     ctx.textBaseline = "top";
     ctx.fillStyle = "#e6e6e6";
-    const labels = this.info.sources.length < 2 ? ["simulation"] : ["ground truth", "prediction"];
     labels.forEach((text, i) => ctx.fillText(text, 10 + (i * width) / labels.length, 10));
     ctx.fillText(`${this.info.id}   ${this.clockText()}`, 10, height - 22);
-    if (this.field) drawLegend(ctx, width - LEGEND_WIDTH - 10, height - 64, LEGEND_WIDTH, this.legendSpec());
+    if (this.field) this.drawLegendAt(ctx, width - LEGEND_WIDTH - 10, height - this.legendHeight() - 10);
     return out.toDataURL("image/png");
   }
 
@@ -213,12 +374,30 @@ class Viewer {
     $("scrub").addEventListener("input", (e) => { this.pause(); run(this.setFrame(e.target.value)); });
     $("speed").addEventListener("change", (e) => this.setSpeed(e.target.value));
     $("field").addEventListener("change", (e) => run(this.setField(e.target.value)));
+    $("range-mode").addEventListener("change", (e) => run(this.setRangeMode(e.target.value)));
+    $("clip-axis").addEventListener("change", (e) => run(this.setClip(e.target.value)));
+    $("clip-offset").addEventListener("input", (e) => run(this.setClip(this.stage.clip.axis, e.target.value)));
+    $("clip-flip").addEventListener("change", (e) => run(this.setClip(this.stage.clip.axis, undefined, e.target.checked)));
     $("wireframe").addEventListener("change", (e) => this.setWireframe(e.target.checked));
     $("snapshot").addEventListener("click", () => this.savePNG());
+    $("probe-node").addEventListener("change", (e) => { if (e.target.value !== "") run(this.setProbe(e.target.value)); });
+    $("probe-quantity").addEventListener("change", (e) => {
+      if (this.probe) run(this.setProbe(this.probe.node, e.target.value));
+    });
+    $("probe-close").addEventListener("click", () => this.closeProbe());
+    // A click (not a drag: dragging orbits) on a node probes it.
+    let down = null;
+    $("view").addEventListener("pointerdown", (e) => { down = [e.offsetX, e.offsetY]; });
+    $("view").addEventListener("pointerup", (e) => {
+      if (!down || Math.hypot(e.offsetX - down[0], e.offsetY - down[1]) > CLICK_SLOP_PX) return;
+      down = null;
+      const node = this.stage.pick(e.offsetX, e.offsetY);
+      if (node !== null) run(this.setProbe(node));
+    });
+    new ResizeObserver(() => { if (this.probe && !$("probe").hidden) this.drawProbe(); }).observe($("plot"));
     window.addEventListener("keydown", (e) => {
       if (e.target.tagName === "SELECT" || e.target.tagName === "INPUT" || e.ctrlKey || e.metaKey || e.altKey) return;
       const stride = e.shiftKey ? 10 : 1;
-      const speeds = [...$("speed").options].map((o) => Number(o.value));
       const actions = {
         " ": () => (this.playing ? this.pause() : this.play()),
         ArrowRight: () => run(this.step(stride)),
@@ -227,12 +406,18 @@ class Viewer {
         End: () => run(this.step(this.info.num_frames)),
         w: () => this.setWireframe(!$("wireframe").checked),
         p: () => this.savePNG(),
+        r: () => run(this.setRangeMode(this.rangeMode === "fixed" ? "frame" : "fixed")),
+        x: () => {
+          const axis = this.stage.clip.axis;
+          run(this.setClip(axis === null ? 0 : axis === 2 ? null : axis + 1));
+        },
+        Escape: () => this.closeProbe(),
         c: () => {
           const names = ["", ...Object.keys(this.info.fields)];
           run(this.setField(names[(names.indexOf(this.field || "") + 1) % names.length]));
         },
-        "]": () => this.setSpeed(speeds[Math.min(speeds.length - 1, speeds.indexOf(this.speed) + 1)]),
-        "[": () => this.setSpeed(speeds[Math.max(0, speeds.indexOf(this.speed) - 1)]),
+        "]": () => this.setSpeed(FPS_CHOICES[Math.min(FPS_CHOICES.length - 1, FPS_CHOICES.indexOf(this.fps) + 1)]),
+        "[": () => this.setSpeed(FPS_CHOICES[Math.max(0, FPS_CHOICES.indexOf(this.fps) - 1)]),
       };
       const action = actions[e.key];
       if (action) {
@@ -241,6 +426,13 @@ class Viewer {
       }
     });
   }
+}
+
+// Simulated seconds per wall-clock second as text: "1/100 real time", "real time", "2.5x real time".
+export function ratioText(ratio) {
+  if (Math.abs(ratio - 1) < 1e-9) return "real time";
+  if (ratio > 1) return `${Number(ratio.toPrecision(3))}× real time`;
+  return `1/${Number((1 / ratio).toPrecision(3))} real time`;
 }
 
 const viewer = new Viewer();
@@ -252,6 +444,19 @@ window.viewer = {
   get frame() { return viewer.t; },
   get field() { return viewer.field; },
   get range() { return viewer.range; },
+  get shownRange() { return viewer.shownRange; },
+  get rangeMode() { return viewer.rangeMode; },
+  get fps() { return viewer.fps; },
+  get timeRatio() { return viewer.timeRatio; },
+  get clock() { return viewer.clockText(); },
+  get labels() { return viewer.paneLabels(); },
+  get legend() { // what the legend shows: {name, unit, lo, hi, mode} or {name, items: [{label, srgb}]}
+    if (!viewer.field) return null;
+    if (viewer.field !== "node_type") { const { colormapSRGB, ...shown } = viewer.legendSpec(); return shown; }
+    return { name: "node type", items: viewer.categoryItems() };
+  },
+  get probe() { return viewer.probe && { node: viewer.probe.node, quantity: viewer.probe.quantity, data: viewer.probe.data }; },
+  get clip() { const { axis, offset, flip } = viewer.stage.clip; return { axis, offset, flip }; },
   get error() { return viewer.error; },
   get framesDrawn() { return viewer.stage ? viewer.stage.framesDrawn : 0; },
   get firstFrameMs() { return viewer.firstFrameMs; },
@@ -260,10 +465,18 @@ window.viewer = {
   get stage() { return viewer.stage; },
   setFrame: (t) => viewer.setFrame(t),
   setField: (name) => viewer.setField(name),
+  setRangeMode: (mode) => viewer.setRangeMode(mode),
   setTrajectory: (id, field) => viewer.setTrajectory(id, field),
   setWireframe: (on) => viewer.setWireframe(on),
+  setClip: (axis, offset, flip) => viewer.setClip(axis, offset, flip),
+  setSpeed: (fps) => viewer.setSpeed(fps),
+  setProbe: (node, quantity) => viewer.setProbe(node, quantity),
+  closeProbe: () => viewer.closeProbe(),
+  pick: (x, y) => viewer.stage.pick(x, y),
+  project: (pane, node) => viewer.stage.project(pane, node),
   play: () => viewer.play(),
   pause: () => viewer.pause(),
   pngDataURL: () => viewer.pngDataURL(),
+  plotDataURL: () => viewer.plotDataURL(),
   drawnPositions: (pane) => viewer.stage.drawnPositions(pane),
 };
