@@ -72,6 +72,25 @@ def export_model(checkpoint: str | Path, out: str | Path) -> Path:
     return Path(out)
 
 
+def check_model(name_or_path: str | Path, check: dict[str, Any]) -> dict[str, float]:
+    """Roll a model out over one freshly simulated trajectory and score it (the figures a shipped model's
+    registry entry records under `check`, and its test compares with): `check` holds the scene, its overrides,
+    the generation seed and trajectory index, and the number of rollout steps."""
+    from meshsim.metrics import evaluate_trajectory
+    from meshsim.rollout import rollout, rollout_trajectory
+    from meshsim.scenarios import get_scenario, trajectory_seed
+    from meshsim.train.checkpoint import load_model
+
+    scenario = get_scenario(check["scene"])
+    traj = scenario.simulate(scenario.make_config(list(check.get("overrides", []))),
+                             trajectory_seed(int(check["seed"]), int(check.get("index", 0))))
+    sim, _ = load_model(name_or_path)
+    result = rollout(sim, traj, int(check["steps"]))
+    summary = evaluate_trajectory(rollout_trajectory(traj, result)).summary()
+    return {k: summary[k] for k in ("p1", "p_all", "p_all_hold", "skill", "NORMAL_p_all", "NORMAL_p_all_hold")
+            if summary.get(k) is not None}
+
+
 def format_models(models: dict[str, dict[str, Any]]) -> str:
     """The table printed by `meshsim models`."""
     if not models:
