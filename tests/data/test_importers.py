@@ -1,13 +1,12 @@
 """Importers: DeepMind MeshGraphNets and HCMT Impact Plate TFRecord datasets written here, compared after import."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from procs import meshsim_cmd, run
 from tfrecord.writer import TFRecordWriter
 
 from meshsim import cli
@@ -156,7 +155,7 @@ def test_import_cli_end_to_end(tmp_path, capsys):
     assert cli.main(["data", "inspect", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["num_trajectories"] == 2
     command = ["data", "import", str(tmp_path / "dp"), "-o", str(tmp_path / "x.h5"), "--split", "test"]
-    bad = subprocess.run([sys.executable, "-m", "meshsim", *command], capture_output=True, text=True, timeout=120)
+    bad = run(meshsim_cmd(*command), timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--dt" in bad.stderr
 
 
