@@ -104,8 +104,6 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
     out = Path(out)
     if Path(data).resolve() == out.resolve():
         raise OutputError(f"rollout output {out} is the input data file: choose another -o path")
-    if not out.parent.is_dir():
-        raise OutputError(f"folder {out.parent} does not exist: create it or choose another -o path")
     if out.exists() and not force:
         raise OutputError(f"{out} exists: pass --force to replace it or choose another -o path")
     sim, ckpt = load_model(checkpoint, resolve_device(device))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from meshsim.config import apply_overrides, from_dict, read_yaml
-from meshsim.errors import ConfigError, OutputError
+from meshsim.errors import ConfigError
+from meshsim.outputs import output_folder
 
 
 def scene_config(material: str | None = None, overrides: Sequence[str] = (), config_path: str | None = None):
@@ -42,8 +42,7 @@ def generate_ground_truth(out: str, materials: Sequence[str], overrides: Sequenc
     else:
         cfg = scene_config(None, overrides, config_path)
         configs = {"+".join(dict.fromkeys(b.material for b in cfg.bodies)): cfg}
-    if not Path(out).parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist; create it first")
+    output_folder(out)
     from meshsim.physics.mpm_sampling import load_mesh
     from meshsim.scenarios.mpm_blob import BUILTIN_SHAPES, mesh_path
 

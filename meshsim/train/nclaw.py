@@ -27,7 +27,8 @@ import torch
 
 from meshsim import __version__
 from meshsim.config import from_dict, to_dict
-from meshsim.errors import CheckpointError, ConfigError, DataFormatError, OutputError
+from meshsim.errors import CheckpointError, ConfigError, DataFormatError
+from meshsim.outputs import make_folder
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -215,9 +216,7 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
     from meshsim.physics.mpm_bridge import DiffMPM
 
     out = Path(out_dir)
-    if not out.parent.is_dir():
-        raise OutputError(f"cannot create {out}: folder {out.parent} does not exist")
-    out.mkdir(exist_ok=True)
+    make_folder(out)
     gt = load_ground_truth(cfg.data, cfg.trajectory, cfg.frames)
     model = build_material_model(cfg)
     opt = torch.optim.Adam(param_groups(model, cfg))

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from meshsim.config import from_dict, to_dict
-from meshsim.errors import ConfigError, OutputError, SimulationError
+from meshsim.errors import ConfigError, SimulationError
+from meshsim.outputs import output_folder
 
 SUITES = ("reconstruction", "time", "velocity", "shape", "contact")
 SHAPES = ("torus", "star", "blob")
@@ -105,8 +106,8 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
     bad = [s for s in suites if s not in SUITES]
     if bad:
         raise ConfigError(f"unknown evaluation suite {bad[0]!r}; choose from {', '.join(SUITES)}")
-    if out is not None and not Path(out).parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+    if out is not None:
+        output_folder(out)
     models, scenes = {}, {}
     for path in checkpoints:
         ckpt = load_checkpoint(path)
