@@ -116,6 +116,15 @@ class TrajectoryWriter:
                 self._batch = None
         self._ids.extend(pending)
 
+    def set_attrs(self, attrs: dict[str, Any]) -> None:
+        """Set root attributes (e.g. an import's status): atomically, with the open batch when there is one."""
+        attrs = check_attrs(dict(attrs), str(self.path))
+        if self._batch is not None:
+            self._batch[0].attrs.update(attrs)
+            return
+        with self._staged(copy=True) as f:
+            f.attrs.update(attrs)
+
     @property
     def pending(self) -> list[str]:
         """Ids written in the open batch, not yet committed."""
