@@ -97,7 +97,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         ]
     for key, value in summary["attrs"].items():
         lines.append(f"attr          {key} = {value}")
-    lines.append("node types    " + (", ".join(f"{k}: {v}" for k, v in summary["node_types"].items()) or "-"))
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["node_types"].items()) or "-"
+    lines.append(f"node types    {counts} (nodes, summed over the {summary['num_trajectories']} trajectories)")
     lines.append("fields (value range):")
     for name, shape in summary["fields"].items():
         lo, hi = summary["ranges"][name]

@@ -23,6 +23,7 @@ import torch.distributed as dist
 
 from meshsim.config import save_config, to_dict
 from meshsim.errors import CheckpointError, ConfigError, OutputError
+from meshsim.outputs import make_folder
 from meshsim.train import distributed as D
 from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state, state_digest
 from meshsim.train.config import TrainConfig
@@ -68,12 +69,13 @@ def _train(cfg: TrainConfig, env: D.DistEnv, resume: bool, run_dir, show_progres
     ckpt_dir = run / "checkpoints"
     last_path = ckpt_dir / "last.pt"
     if env.is_main:
-        _prepare_run_dir(run, last_path, resume)
+        _check_run_dir(run, last_path, resume)
     D.barrier(env)
     if not cfg.train_data:
         raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
     dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=1)
     dim = int(dataset[0]["mesh_pos"].shape[1])
+    _check_material_keys(cfg, dataset[0], dim)
     per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
     D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
 
@@ -106,8 +108,8 @@ def _train(cfg: TrainConfig, env: D.DistEnv, resume: bool, run_dir, show_progres
         from meshsim.train.validation import load_validation_set
 
         val_set = load_validation_set(cfg.valid_data, cfg.val_rollouts, cfg.val_steps)
-        save_config(cfg, run / "config.resolved.yaml")
-    elif env.is_main:
+    if env.is_main:  # the run folder only now: a run refused above leaves nothing behind
+        make_folder(run / "checkpoints")
         save_config(cfg, run / "config.resolved.yaml")
 
     log = None
@@ -186,15 +188,27 @@ def train_from_file(config: str | Path, overrides: list[str] = (), resume: bool 
     return train(load_config(TrainConfig, config, overrides), resume=resume, run_dir=run_dir)
 
 
-def _prepare_run_dir(run: Path, last_path: Path, resume: bool) -> None:
+def _check_material_keys(cfg: TrainConfig, sample: dict, dim: int) -> None:
+    """Name the data (dimension, scene) when the recipe's material keys do not fit it, e.g. a 2D recipe on 3D data."""
+    attrs = sample["attrs"]
+    missing = [k for k in cfg.model.material_keys if k not in attrs]
+    if missing:
+        from meshsim.datasets import TrajectoryFile
+
+        with TrajectoryFile(cfg.train_data[0]) as f:  # numeric attrs only in `sample`: the scene name is a string
+            scene = f.read(f.ids[0]).attrs.get("scenario", "an unnamed source") if f.ids else "an unnamed source"
+        usable = ", ".join(sorted(k for k, v in attrs.items() if isinstance(v, (int, float)) and k != "seed"))
+        raise ConfigError(
+            f"{cfg.train_data[0]} holds {dim}D trajectories of {scene} without the attribute {missing[0]!r} that "
+            f"model.material_keys reads: use a recipe written for this data, or set model.material_keys to some of "
+            f"{usable or 'none'} (or [])")
+
+
+def _check_run_dir(run: Path, last_path: Path, resume: bool) -> None:
     if resume and not last_path.is_file():
         raise CheckpointError(f"cannot resume: {last_path} does not exist; start without --resume")
     if not resume and last_path.is_file():
         raise OutputError(f"{run} already holds a run: pass --resume to continue it, or choose another name/--run-dir")
-    try:
-        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create run folder {run} ({err.strerror}): choose another --run-dir") from None
 
 
 def _epoch_loader(dataset, cfg: TrainConfig, env: D.DistEnv, epoch: int, offset: int):

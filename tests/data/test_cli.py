@@ -19,7 +19,7 @@ def test_inspect_text_and_json(tmp_path, capsys, make_traj):
     text = capsys.readouterr().out
     for expected in ("trajectories  2 (15 frames in all)", "frames        6..9", "dt            0.005..0.01 s",
                      "units         length: m, time: s, stress: Pa", "fields/stress", "globals/kinetic_energy",
-                     "valid         yes"):  # fmt: skip
+                     "valid         yes", "(nodes, summed over the 2 trajectories)"):  # fmt: skip
         assert expected in text, expected
     assert cli.main(["data", "inspect", "--json", str(path)]) == 0
     summary = json.loads(capsys.readouterr().out)
