@@ -98,6 +98,7 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
                  steps: int | None = None, device: str = "auto", force: bool = False) -> dict:
     """Roll a checkpoint out over trajectories of `data` and write a rollout file (ground truth + prediction)."""
     from meshsim.datasets import TrajectoryFile, TrajectoryWriter
+    from meshsim.progress import progress
     from meshsim.train.checkpoint import load_model
     from meshsim.train.distributed import resolve_device
 
@@ -118,6 +119,7 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
             source.read(traj_id)
         if out.exists():
             os.remove(out)
+        bar = progress(len(ids), desc=f"rollout -> {out.name}", unit="traj")
         with TrajectoryWriter(out, rollout=True) as writer:
             for traj_id in ids:
                 traj = source.read(traj_id)
@@ -125,6 +127,8 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
                 writer.write(traj_id, rollout_trajectory(traj, result, str(checkpoint), int(ckpt["step"])))
                 written.append(traj_id)
                 seconds.append(result.step_seconds)
+                bar.update(1)
+        bar.close()
     all_seconds = np.concatenate(seconds)
     return {"output": str(out), "trajectories": written, "steps": int(len(seconds[0])),
             "mean_step_seconds": float(all_seconds.mean()), "checkpoint_step": int(ckpt["step"])}

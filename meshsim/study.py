@@ -56,6 +56,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
               device: str = "cpu") -> dict:
     """Run the study and write its outputs into `out`; returns the report (also `study.json`)."""
     from meshsim.demo import prepare_output_folder
+    from meshsim.progress import progress
     from meshsim.scenarios import get_scenario
     from meshsim.train.checkpoint import load_model
 
@@ -73,6 +74,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     sim.eval()
     verified = set(np.linspace(0, len(values) - 1, verify).round().astype(int).tolist()) if verify else set()
     rows, rollouts = [], {}
+    bar = progress(len(values), desc=f"study {name}", unit="point")
     for index, (value, cfg) in enumerate(zip(values, configs)):
         start = _first_frames(scenario, cfg, seed)
         t0 = time.perf_counter()
@@ -90,6 +92,8 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
             row["position_rmse_all_x1e3"] = float(err.mean() * 1e3)
         rows.append(row)
         rollouts[f"point_{index:03d}"] = _as_trajectory(start, pred, stress, {name: value, "sweep": name})
+        bar.update(1)
+    bar.close()
 
     report = {"checkpoint": str(checkpoint), "scene": scene, "sweep": name, "values": values, "seed": seed,
               "verified": sorted(verified), "points": rows}

@@ -27,6 +27,7 @@ import torch
 from meshsim.config import from_dict, to_dict
 from meshsim.errors import ConfigError, SimulationError
 from meshsim.outputs import output_folder
+from meshsim.progress import progress
 
 SUITES = ("reconstruction", "time", "velocity", "shape", "contact")
 SHAPES = ("torus", "star", "blob")
@@ -122,19 +123,22 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
     truth = {m: preset(m) for m in models}
     results: dict = {"checkpoints": list(checkpoints), "metric": f"mean over every {every}th frame of the "
                      "mean squared particle position error (m^2)", "materials": {}}
+    per_material = [s for s in suites if s != "contact"]
+    bar = progress(len(scenes) * len(per_material) + ("contact" in suites), desc="nclaw eval", unit="suite")
     with torch.no_grad():
         for material, scene in scenes.items():
             res = {}
-            for suite in suites:
-                if suite == "contact":
-                    continue
+            for suite in per_material:
                 res[suite] = {label: compare(cfg, truth, models, seed, every, cache)
                               for label, cfg, seed in suite_scenes(suite, scene, [material], seeds=seeds)}
+                bar.update(1)
             results["materials"][material] = res
         if "contact" in suites:
             first = next(iter(scenes.values()))
             results["contact"] = {label: compare(cfg, truth, models, seed, every, cache)
                                   for label, cfg, seed in suite_scenes("contact", first, list(models))}
+            bar.update(1)
+    bar.close()
     results["summary"] = summarize(results)
     if out is not None:
         tmp = Path(out).with_name(f".{Path(out).name}.{os.getpid()}.tmp")

@@ -24,10 +24,11 @@ import torch.distributed as dist
 from meshsim.config import save_config, to_dict
 from meshsim.errors import CheckpointError, ConfigError, OutputError
 from meshsim.outputs import make_folder
+from meshsim.progress import progress
 from meshsim.train import distributed as D
 from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state, state_digest
 from meshsim.train.config import TrainConfig
-from meshsim.train.logging import MetricsLog, progress
+from meshsim.train.logging import MetricsLog
 
 VAL_COLUMNS = ["val_p1", "val_p_all", "val_diverged"]
 
