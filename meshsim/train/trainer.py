@@ -56,130 +56,129 @@ class _LossModule(torch.nn.Module):
 def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = None,
           show_progress: bool = True) -> TrainResult:
     """Train `cfg.model` on `cfg.train_data`; see docs/training.md for the run folder it fills."""
-    env = D.setup(cfg.device)
-    result = _train(cfg, env, resume, run_dir, show_progress)  # a failure skips finish (see there)
-    D.finish(env)  # after _train has returned: its DDP wrapper is gone before the group is destroyed
-    return result
-
-
-def _train(cfg: TrainConfig, env: D.DistEnv, resume: bool, run_dir, show_progress: bool) -> TrainResult:
     from meshsim.datasets import FrameWindowDataset
     from meshsim.models import LearnedSimulator
 
-    run = Path(run_dir or cfg.run_dir or Path("runs") / cfg.name)
-    ckpt_dir = run / "checkpoints"
-    last_path = ckpt_dir / "last.pt"
-    if env.is_main:
-        _check_run_dir(run, last_path, resume)
-    D.barrier(env)
-    if not cfg.train_data:
-        raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
-    dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=1)
-    dim = int(dataset[0]["mesh_pos"].shape[1])
-    _check_material_keys(cfg, dataset[0], dim)
-    per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
-    D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
+    env = D.setup(cfg.device)
+    try:
+        run = Path(run_dir or cfg.run_dir or Path("runs") / cfg.name)
+        ckpt_dir = run / "checkpoints"
+        last_path = ckpt_dir / "last.pt"
+        if env.is_main:
+            _prepare_run_dir(run, last_path, resume)
+        D.barrier(env)
+        if not cfg.train_data:
+            raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
+        dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=1)
+        dim = int(dataset[0]["mesh_pos"].shape[1])
+        _check_material_keys(cfg, dataset[0], dim)
+        per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
+        D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
 
-    _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
-    sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)
-    optimizer = torch.optim.Adam(sim.parameters(), lr=cfg.optim.lr)
-    start, best = 0, math.inf
-    if resume:
-        ckpt = read_checkpoint(last_path)
-        _restore(ckpt, sim, optimizer, last_path)
-        start, best = int(ckpt["step"]), float(ckpt.get("best_metric", math.inf))
-        ranks = ckpt.get("rng", {}).get("ranks", [])
-        if len(ranks) == env.world_size:
-            set_rng_state(ranks[env.rank])
-        else:  # another world size: a fresh, still deterministic stream per rank
-            _seed_all(cfg.seed + 7919 * env.rank + 104729 * start)
-    else:
-        _seed_all(cfg.seed + 7919 * env.rank)
-    if start >= cfg.steps:
-        raise ConfigError(f"{last_path} is at step {start}, not below steps={cfg.steps}: raise steps to go on")
-
-    model = _LossModule(sim)
-    if env.distributed:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
-            find_unused_parameters=cfg.find_unused_parameters)
-
-    val_set = []
-    if env.is_main and cfg.valid_data:
-        from meshsim.train.validation import load_validation_set
-
-        val_set = load_validation_set(cfg.valid_data, cfg.val_rollouts, cfg.val_steps)
-    if env.is_main:  # the run folder only now: a run refused above leaves nothing behind
-        make_folder(run / "checkpoints")
-        save_config(cfg, run / "config.resolved.yaml")
-
-    log = None
-    bar = progress(cfg.steps, start, show_progress and env.is_main)
-    window: dict[str, list[float]] = {}
-    last_loss = math.nan
-    started = time.perf_counter()
-    done = start
-    sim.train()
-    epoch_iter, epoch_of_iter = None, -1
-    for step in range(start, cfg.steps):
-        step_start = time.perf_counter()
-        epoch, offset = divmod(step, per_epoch)
-        if epoch != epoch_of_iter:
-            epoch_iter = _epoch_loader(dataset, cfg, env, epoch, offset)
-            epoch_of_iter = epoch
-        batch = sim.collate(next(epoch_iter)).to(env.device)
-        spent = _budget_spent(cfg, started, env) if cfg.optim.over_budget else None
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
-        warm = step < cfg.warmup_steps
-        if warm:
-            with torch.no_grad():
-                loss, logs = model(batch, True)
+        _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
+        sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)
+        optimizer = torch.optim.Adam(sim.parameters(), lr=cfg.optim.lr)
+        start, best = 0, math.inf
+        if resume:
+            ckpt = read_checkpoint(last_path)
+            _restore(ckpt, sim, optimizer, last_path)
+            start, best = int(ckpt["step"]), float(ckpt.get("best_metric", math.inf))
+            ranks = ckpt.get("rng", {}).get("ranks", [])
+            if len(ranks) == env.world_size:
+                set_rng_state(ranks[env.rank])
+            else:  # another world size: a fresh, still deterministic stream per rank
+                _seed_all(cfg.seed + 7919 * env.rank + 104729 * start)
         else:
-            optimizer.zero_grad(set_to_none=True)
-            loss, logs = model(batch, True)
-            loss.backward()
-            optimizer.step()
-        _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()},
-                          "seconds_per_step": time.perf_counter() - step_start})  # data + step, not validation
-        if env.is_main and log is None:  # columns: what the model logs, known after its first step
-            columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss", "seconds_per_step"}),
-                       "seconds_per_step", "warmup", *VAL_COLUMNS]
-            log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
-                             run / "tensorboard" if cfg.tensorboard else None)
-        done = step + 1
-        bar.update(1)
-        final = done == cfg.steps or _out_of_time(cfg, started, env)
+            _seed_all(cfg.seed + 7919 * env.rank)
+        if start >= cfg.steps:
+            raise ConfigError(f"{last_path} is at step {start}, not below steps={cfg.steps}: raise steps to go on")
 
-        row = None
-        if done % cfg.log_interval == 0 or final:
-            row = _reduce_window(window, env)
-            row.update(lr=optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm))
-            last_loss = row["loss"]
-            window = {}
-            bar.set_postfix(loss=f"{last_loss:.4g}")
-        validating = bool(val_set) and ((cfg.val_interval and done % cfg.val_interval == 0) or final)
-        if validating:
-            from meshsim.train.validation import validate
+        model = _LossModule(sim)
+        if env.distributed:
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
+                find_unused_parameters=cfg.find_unused_parameters)
 
-            val = validate(sim, val_set)
-            row = {**(row or {}), **val}
-            if val["val_p_all"] < best:
-                best = val["val_p_all"]
-                save_checkpoint(ckpt_dir / "best.pt", _payload(cfg, sim, optimizer, done, best, dim, None))
-        if env.is_main and row is not None:
-            log.write(done, row)
-        if done % cfg.checkpoint_interval == 0 or final:
-            states, digests = _gather_rng(env), _sync_replicas(sim, env)
-            if env.is_main:
-                payload = _payload(cfg, sim, optimizer, done, best, dim, states)
-                save_checkpoint(last_path, {**payload, "replica_digests": digests})
-        if final:
-            break
-    bar.close()
-    if log is not None:
-        log.close()
-    return TrainResult(run, done, last_loss, best, env.world_size)
+        val_set = []
+        if env.is_main and cfg.valid_data:
+            from meshsim.train.validation import load_validation_set
+
+            val_set = load_validation_set(cfg.valid_data, cfg.val_rollouts, cfg.val_steps)
+        if env.is_main:  # the run folder only now: a run refused above leaves nothing behind
+            make_folder(run / "checkpoints")
+            save_config(cfg, run / "config.resolved.yaml")
+
+        log = None
+        bar = progress(cfg.steps, start, show_progress and env.is_main)
+        window: dict[str, list[float]] = {}
+        last_loss = math.nan
+        started = time.perf_counter()
+        done = start
+        sim.train()
+        epoch_iter, epoch_of_iter = None, -1
+        for step in range(start, cfg.steps):
+            step_start = time.perf_counter()
+            epoch, offset = divmod(step, per_epoch)
+            if epoch != epoch_of_iter:
+                epoch_iter = _epoch_loader(dataset, cfg, env, epoch, offset)
+                epoch_of_iter = epoch
+            batch = sim.collate(next(epoch_iter)).to(env.device)
+            spent = _budget_spent(cfg, started, env) if cfg.optim.over_budget else None
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
+            warm = step < cfg.warmup_steps
+            if warm:
+                with torch.no_grad():
+                    loss, logs = model(batch, True)
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                loss, logs = model(batch, True)
+                loss.backward()
+                optimizer.step()
+            _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()},
+                              "seconds_per_step": time.perf_counter() - step_start})  # data + step, not validation
+            if env.is_main and log is None:  # columns: what the model logs, known after its first step
+                columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss", "seconds_per_step"}),
+                           "seconds_per_step", "warmup", *VAL_COLUMNS]
+                log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
+                                 run / "tensorboard" if cfg.tensorboard else None)
+            done = step + 1
+            bar.update(1)
+            final = done == cfg.steps or _out_of_time(cfg, started, env)
+
+            row = None
+            if done % cfg.log_interval == 0 or final:
+                row = _reduce_window(window, env)
+                row.update(lr=optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm))
+                last_loss = row["loss"]
+                window = {}
+                bar.set_postfix(loss=f"{last_loss:.4g}")
+            validating = bool(val_set) and ((cfg.val_interval and done % cfg.val_interval == 0) or final)
+            if validating:
+                from meshsim.train.validation import validate
+
+                val = validate(sim, val_set)
+                row = {**(row or {}), **val}
+                if val["val_p_all"] < best:
+                    best = val["val_p_all"]
+                    save_checkpoint(ckpt_dir / "best.pt", _payload(cfg, sim, optimizer, done, best, dim, None))
+            if env.is_main and row is not None:
+                log.write(done, row)
+            if done % cfg.checkpoint_interval == 0 or final:
+                states, digests = _gather_rng(env), _sync_replicas(sim, env)
+                if env.is_main:
+                    payload = _payload(cfg, sim, optimizer, done, best, dim, states)
+                    save_checkpoint(last_path, {**payload, "replica_digests": digests})
+            if final:
+                break
+        bar.close()
+        if log is not None:
+            log.close()
+        del model  # the DDP wrapper must be gone before its process group is destroyed (D.finish)
+        D.finish(env)
+        return TrainResult(run, done, last_loss, best, env.world_size)
+    except BaseException:
+        raise  # a failed rank neither waits for the others nor destroys the group: both are collectives
 
 
 def train_from_file(config: str | Path, overrides: list[str] = (), resume: bool = False,
@@ -205,7 +204,7 @@ def _check_material_keys(cfg: TrainConfig, sample: dict, dim: int) -> None:
             f"{usable or 'none'} (or [])")
 
 
-def _check_run_dir(run: Path, last_path: Path, resume: bool) -> None:
+def _prepare_run_dir(run: Path, last_path: Path, resume: bool) -> None:
     if resume and not last_path.is_file():
         raise CheckpointError(f"cannot resume: {last_path} does not exist; start without --resume")
     if not resume and last_path.is_file():
