@@ -26,6 +26,7 @@ browser-deps:
 
 demo: $(STAMP)
 	$(VENV)/bin/meshsim demo
+	@echo "meshsim is installed in $(VENV): run 'source $(VENV)/bin/activate' first to use the commands printed above"
 
 test: $(STAMP) browser-deps
 	$(PY) -m pytest -q

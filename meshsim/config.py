@@ -29,7 +29,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: typing.
     if path is not None:
         data = read_yaml(path)
     data = apply_overrides(data, overrides)
-    return from_dict(cls, data, where=str(path) if path else "config")
+    return from_dict(cls, data, where=f"{path}: config" if path else "config")  # "x.yaml: config.model.heads"
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -102,6 +102,14 @@ def _deep_copy(data: Any) -> Any:
     return data
 
 
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' for the closest of `choices`, or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _number_from_string(text: str, where: str) -> Any:
     # YAML 1.1 reads "1e-4" (no dot) as a string; accept it where a number is expected.
     try:
@@ -127,7 +135,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         unknown = sorted(set(value) - set(fields))
         if unknown:
             raise ConfigError(
-                f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}"
+                f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], fields)}; "
+                f"allowed keys: {', '.join(sorted(fields))}"
             )
         kwargs = {name: _convert(hints[name], value[name], f"{where}.{name}") for name in fields if name in value}
         try:
@@ -150,6 +159,12 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
+            fixed = origin is tuple and args and args[-1] is not Ellipsis
+            if fixed and isinstance(value, (int, float)) and not isinstance(value, bool):
+                key = where.rsplit(".", 1)[-1]
+                same = ", ".join([f"{value:g}"] * len(args))
+                raise ConfigError(f"{where} must be a list of {len(args)} numbers, got {value!r}; "
+                                  f"for one fixed value write {key}=[{same}]")
             raise ConfigError(f"{where} must be a list, got {value!r}")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):

@@ -100,14 +100,13 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
     """Roll a checkpoint out over trajectories of `data` and write a rollout file (ground truth + prediction).
     `threads`: torch CPU threads (0 = automatic, see meshsim.threads)."""
     from meshsim.datasets import TrajectoryFile, TrajectoryWriter
+    from meshsim.progress import progress
     from meshsim.train.checkpoint import load_model
     from meshsim.train.distributed import resolve_device
 
     out = Path(out)
     if Path(data).resolve() == out.resolve():
         raise OutputError(f"rollout output {out} is the input data file: choose another -o path")
-    if not out.parent.is_dir():
-        raise OutputError(f"folder {out.parent} does not exist: create it or choose another -o path")
     if out.exists() and not force:
         raise OutputError(f"{out} exists: pass --force to replace it or choose another -o path")
     choose_threads(threads)  # validated before any work
@@ -125,6 +124,7 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
             set_threads(threads, nodes=nodes)
         if out.exists():
             os.remove(out)
+        bar = progress(len(ids), desc=f"rollout -> {out.name}", unit="traj")
         with TrajectoryWriter(out, rollout=True) as writer:
             for traj_id in ids:
                 traj = source.read(traj_id)
@@ -132,6 +132,8 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
                 writer.write(traj_id, rollout_trajectory(traj, result, str(checkpoint), int(ckpt["step"])))
                 written.append(traj_id)
                 seconds.append(result.step_seconds)
+                bar.update(1)
+        bar.close()
     all_seconds = np.concatenate(seconds)
     return {"output": str(out), "trajectories": written, "steps": int(len(seconds[0])),
             "mean_step_seconds": float(all_seconds.mean()), "checkpoint_step": int(ckpt["step"])}

@@ -64,6 +64,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     `threads`: torch CPU threads (0 = automatic, see meshsim.threads); `tolerance`: relative difference from the
     solver above which a verified learned answer is reported as a disagreement."""
     from meshsim.demo import prepare_output_folder
+    from meshsim.progress import progress
     from meshsim.scenarios import get_scenario
     from meshsim.train.checkpoint import load_model
 
@@ -84,6 +85,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     sim.eval()
     verified = set(np.linspace(0, len(values) - 1, verify).round().astype(int).tolist()) if verify else set()
     rows, rollouts = [], {}
+    bar = progress(len(values), desc=f"study {name}", unit="point")
     for index, (value, cfg) in enumerate(zip(values, configs)):
         start = _first_frames(scenario, cfg, seed)
         if index == 0 and device == "cpu":
@@ -103,6 +105,8 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
             row.update(_compare(row, pred[:frames], truth.world_pos[:frames]))
         rows.append(row)
         rollouts[f"point_{index:03d}"] = _as_trajectory(start, pred, stress, {name: value, "sweep": name})
+        bar.update(1)
+    bar.close()
 
     disagreements = [f"{name}={row[name]:g}: learned {q.replace('_', ' ')} differs from the solver's by "
                      f"{100 * row[f'reldiff_{q}']:+.0f}% (tolerance {100 * tolerance:.0f}%)"

@@ -21,6 +21,7 @@ from meshsim.viewer.colormap import colorize
 from meshsim.viewer.source import FrameSource
 
 from meshsim.errors import ConfigError, OutputError
+from meshsim.outputs import output_folder
 
 SERIES_FORMATS = {"vtkhdf": ".vtkhdf", "xdmf": ".xdmf", "pvd": ".pvd"}
 FRAME_FORMATS = {"obj": ".obj", "ply": ".ply", "glb": ".glb"}
@@ -69,10 +70,7 @@ def _output_path(path, fmt: str, output, traj: str, frame: int | None, data: Fra
         out = Path(output)
         if out.suffix.lower() != suffix:
             raise ConfigError(f"output {out} does not end in {suffix} for format {fmt}; rename it or change --format")
-    if not out.parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {out.parent} does not exist; create it first")
-    if not os.access(out.parent, os.W_OK):
-        raise OutputError(f"cannot write {out}: folder {out.parent} is not writable")
+    output_folder(out)
     return out
 
 

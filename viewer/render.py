@@ -22,6 +22,7 @@ import numpy as np
 from meshsim.viewer.browser import serving, viewer_page
 
 from meshsim.errors import ConfigError, OutputError
+from meshsim.outputs import output_folder
 
 MAX_SIDE = 4096
 
@@ -52,8 +53,7 @@ def render_video(path: str | os.PathLike, output: str | os.PathLike, traj: str |
         raise ConfigError(f"--fps {fps} out of range; use a rate in (0, 240]")
     if kind == "png" and output.suffix:
         raise ConfigError(f"output {output} must end in .mp4 or .gif, or name a folder for PNG frames")
-    if not output.parent.is_dir():
-        raise OutputError(f"cannot write {output}: folder {output.parent} does not exist; create it first")
+    output_folder(output)
     if output.exists() and not force and not (kind == "png" and output.is_dir() and not any(output.iterdir())):
         raise OutputError(f"{output} exists; pass --force to overwrite it or choose another -o")
 

@@ -38,9 +38,11 @@ def register(subparsers) -> None:
 
 def run_inspect(args) -> int:
     from meshsim.datasets import format_summary, summarize
+    from meshsim.datasets.inspect import check_complete
 
     summary = summarize(args.file)
     print(json.dumps(summary) if args.json else format_summary(summary))
+    check_complete(summary)
     return 0
 
 

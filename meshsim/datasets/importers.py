@@ -13,10 +13,15 @@ per field (-1 = number of nodes or cells). Field types:
 
 Datasets without `world_pos` (Eulerian flows) get `world_pos` = `mesh_pos` for every frame. dt comes from
 meta.json, or from `dt=` when meta.json has none (deforming_plate stores dt = 0): we never guess one.
+
+An import is resumable and marked: the store's root attr `import_status` reads "incomplete" until the last record
+is committed ("complete"), and a resumed import must come from the same source (folder, split, dt, the first
+record's bytes), or it is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -29,7 +34,7 @@ import numpy as np
 from meshsim.datasets.schema import NodeType
 from meshsim.datasets.trajectory import Trajectory
 from meshsim.datasets.writer import TrajectoryWriter
-from meshsim.errors import DataFormatError
+from meshsim.errors import DataFormatError, OutputError
 
 MESH_FIELDS = ("cells", "mesh_pos", "node_type")
 KNOWN_TYPES = ("static", "dynamic", "static_varlen", "dynamic_varlen")
@@ -85,8 +90,10 @@ def import_tfrecord_dataset(
     if limit is not None and limit < 1:
         raise DataFormatError(f"limit must be a positive number of trajectories, got {limit}")
     notes = _notes(meta)
-    root_attrs = {"source": "deepmind-meshgraphnets-tfrecord", "source_dir": str(folder.resolve()),
-                  "source_split": split}  # fmt: skip
+    identity = _source_identity(folder, source, split, step)
+    if Path(output).exists():
+        _check_same_source(Path(output), identity)
+    root_attrs = {**identity, "import_status": "incomplete"}  # "complete" once every record is in
     for key in ("simulator", "collision_radius", "trajectory_length"):
         if isinstance(meta.get(key), (str, int, float)) and not isinstance(meta.get(key), bool):
             root_attrs[f"source_{key}"] = meta[key]
@@ -115,6 +122,8 @@ def import_tfrecord_dataset(
                         if written >= budget:
                             finished = False
                             break
+                    if finished:  # committed with the last trajectories, or not at all
+                        writer.set_attrs({"import_status": "complete"})
                 except DataFormatError as err:  # a damaged record: keep the good ones before it, then report
                     failure = err
     if failure is not None:
@@ -251,6 +260,29 @@ def _static_rows(data: np.ndarray, name: str, where: str) -> np.ndarray:
 
 def _squeeze(data: np.ndarray) -> np.ndarray:
     return data[..., 0] if data.ndim == 3 and data.shape[2] == 1 else data
+
+
+def _source_identity(folder: Path, source: Path, split: str, dt: float) -> dict[str, Any]:
+    """What a resumed import must match: the dataset folder, split, dt and the first record's bytes (not the file's
+    size: a download that was truncated, then fetched again, resumes the same import)."""
+    first = b"".join(payload for _, payload in _records(source, 1))
+    return {"source": "deepmind-meshgraphnets-tfrecord", "source_dir": str(folder.resolve()), "source_split": split,
+            "source_dt": float(dt), "source_first_record_sha256": hashlib.sha256(first).hexdigest()}
+
+
+def _check_same_source(output: Path, identity: dict[str, Any]) -> None:
+    """Resuming extends `output` only with records of the very source it was started from."""
+    from meshsim.datasets.reader import TrajectoryFile
+
+    with TrajectoryFile(output) as f:
+        stored = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    if stored.get("source") != identity["source"]:
+        raise OutputError(f"{output} exists and was not made by `meshsim data import`; choose another -o path")
+    for key, value in identity.items():
+        if key in stored and stored[key] != value:
+            raise OutputError(
+                f"{output} was imported with {key}={stored[key]}, this import has {key}={value}: resuming would "
+                "mix two sources; choose another -o path or delete the file")
 
 
 def _records(path: Path, limit: int | None) -> Iterator[tuple[int, bytes]]:

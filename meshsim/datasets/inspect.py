@@ -8,6 +8,7 @@ from typing import Any
 
 from meshsim.datasets.reader import TrajectoryFile
 from meshsim.datasets.schema import NodeType
+from meshsim.errors import DataFormatError
 
 
 def validate_file(path: str | os.PathLike) -> list[str]:
@@ -54,6 +55,7 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
             if k not in ("format", "format_version", "creator") and not k.endswith("_unit")
         },  # fmt: skip
         "ids": ids,
+        "complete": root.get("import_status", "complete") == "complete",  # an interrupted import is not
         "num_trajectories": len(ids),
         "total_frames": sum(r["frames"] for r in rows),
         "trajectories": rows,
@@ -61,6 +63,14 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
         "node_types": {type_names.get(t, str(t)): n for t, n in sorted(node_types.items())},
         "ranges": {name: ranges[name] for name in sorted(ranges)},
     }
+
+
+def check_complete(summary: dict[str, Any]) -> None:
+    """DataFormatError when the summarized store is an interrupted import (valid so far, but not all of it)."""
+    if not summary.get("complete", True):
+        raise DataFormatError(
+            f"{summary['path']} is an interrupted import ({summary['num_trajectories']} trajectories so far): run the "
+            "same `meshsim data import` again to finish it")
 
 
 def _span(values: list) -> str:
@@ -87,10 +97,14 @@ def format_summary(summary: dict[str, Any]) -> str:
         ]
     for key, value in summary["attrs"].items():
         lines.append(f"attr          {key} = {value}")
-    lines.append("node types    " + (", ".join(f"{k}: {v}" for k, v in summary["node_types"].items()) or "-"))
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["node_types"].items()) or "-"
+    lines.append(f"node types    {counts} (nodes, summed over the {summary['num_trajectories']} trajectories)")
     lines.append("fields (value range):")
     for name, shape in summary["fields"].items():
         lo, hi = summary["ranges"][name]
         lines.append(f"  {name:<24} [{', '.join(map(str, shape))}]  {lo:.6g} .. {hi:.6g}")
-    lines.append("valid         yes (shapes, dtypes, index ranges, node types, finite values, dt)")
+    if not summary.get("complete", True):
+        lines.append("valid         no: an interrupted import; run the same `meshsim data import` again to finish it")
+    else:
+        lines.append("valid         yes (shapes, dtypes, index ranges, node types, finite values, dt)")
     return "\n".join(lines)

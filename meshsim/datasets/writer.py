@@ -31,6 +31,7 @@ from meshsim.datasets.reader import TrajectoryFile
 from meshsim.datasets.schema import FORMAT_ROLLOUT, FORMAT_TRAJECTORIES, FORMAT_VERSION, UNITS
 from meshsim.datasets.trajectory import Trajectory, check_attrs, check_name, check_trajectory
 from meshsim.errors import OutputError
+from meshsim.outputs import output_folder
 
 
 class TrajectoryWriter:
@@ -56,11 +57,7 @@ class TrajectoryWriter:
             raise OutputError(f"compression {compression!r} is not supported; use None, 'gzip' or 'lzf'")
         self.compression = compression
         self.durable = durable
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise OutputError(f"cannot write {self.path}: folder {folder} does not exist; create it first")
-        if not os.access(folder, os.W_OK):
-            raise OutputError(f"cannot write {self.path}: folder {folder} is not writable")
+        output_folder(self.path)
         self._writer_lock = self._lock_store()
         self._batch: tuple[h5py.File, list[str]] | None = None
         self._swap: Path | None = None  # previous version of the store, ours to change (see module docs)
@@ -118,6 +115,15 @@ class TrajectoryWriter:
             finally:
                 self._batch = None
         self._ids.extend(pending)
+
+    def set_attrs(self, attrs: dict[str, Any]) -> None:
+        """Set root attributes (e.g. an import's status): atomically, with the open batch when there is one."""
+        attrs = check_attrs(dict(attrs), str(self.path))
+        if self._batch is not None:
+            self._batch[0].attrs.update(attrs)
+            return
+        with self._staged(copy=True) as f:
+            f.attrs.update(attrs)
 
     @property
     def pending(self) -> list[str]:

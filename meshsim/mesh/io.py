@@ -17,6 +17,7 @@ import numpy as np
 
 from meshsim.errors import MeshError, OutputError
 from meshsim.mesh.mesh import Mesh
+from meshsim.outputs import output_folder
 
 SURFACE_FORMATS = {".obj", ".stl", ".ply", ".off", ".glb", ".gltf"}
 _TRIMESH_ONLY = {".glb", ".gltf", ".3mf", ".dae"}
@@ -107,8 +108,7 @@ def write_mesh(mesh: Mesh, path: str | os.PathLike, file_format: str | None = No
     import meshio
 
     path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+    output_folder(path)
     suffix = path.suffix.lower()
     if suffix in SURFACE_FORMATS and mesh.cell_type != "triangle":
         raise MeshError(f"{path}: {suffix} stores surfaces; write tetrahedra to .msh/.vtu or write boundary_facets")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshsim.config import apply_overrides, from_dict, read_yaml
+from meshsim.config import apply_overrides, did_you_mean, from_dict, read_yaml
 from meshsim.errors import ConfigError
 
 PRESETS = ("small", "benchmark")
@@ -70,5 +70,6 @@ def all_scenarios() -> dict[str, Scenario]:
 def get_scenario(name: str) -> Scenario:
     scenarios = all_scenarios()
     if name not in scenarios:
-        raise ConfigError(f"unknown scenario {name!r}; available: {', '.join(sorted(scenarios))}")
+        raise ConfigError(
+            f"unknown scenario {name!r}{did_you_mean(name, scenarios)}; available: {', '.join(sorted(scenarios))}")
     return scenarios[name]

@@ -51,6 +51,12 @@ def _distributed_shard() -> tuple[int, int] | None:
     return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _simulate_one(job):
     name, overrides, config_path, index, seed = job
     scenario = get_scenario(name)
@@ -112,7 +118,9 @@ def generate(
             pool = None
         else:
             # spawn: workers start clean (no inherited Warp/torch state); kernels load from the shared cache.
-            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)))
+            # Workers ignore Ctrl-C (a terminal sends it to the whole group): the parent alone stops, saying so in
+            # one line, and terminates them; no worker prints a KeyboardInterrupt traceback.
+            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_ignore_sigint)
             results = pool.imap_unordered(_simulate_one, jobs)
         try:
             for index, traj, seconds in results:

@@ -208,4 +208,6 @@ def scene_config_from_attrs(attrs: dict) -> MPMSceneConfig:
     return from_dict(MPMSceneConfig, yaml.safe_load(attrs["scene_config"]), where="scene_config")
 
 
-SCENARIO = Scenario("nclaw_blob", MPMSceneConfig, simulate, "MPM bodies of jelly/plasticine/sand/water (NCLaw)")
+SCENARIO = Scenario("nclaw_blob", MPMSceneConfig, simulate,
+                    "MPM particles (not FEM) of jelly/plasticine/sand/water: NCLaw's scene, made by "
+                    "`meshsim nclaw generate --material M` (also accepted here)")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from meshsim.config import apply_overrides, from_dict, read_yaml
-from meshsim.errors import ConfigError, OutputError
+from meshsim.errors import ConfigError
+from meshsim.progress import progress
 
 
 def scene_config(material: str | None = None, overrides: Sequence[str] = (), config_path: str | None = None):
@@ -42,8 +43,6 @@ def generate_ground_truth(out: str, materials: Sequence[str], overrides: Sequenc
     else:
         cfg = scene_config(None, overrides, config_path)
         configs = {"+".join(dict.fromkeys(b.material for b in cfg.bodies)): cfg}
-    if not Path(out).parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist; create it first")
     from meshsim.physics.mpm_sampling import load_mesh
     from meshsim.scenarios.mpm_blob import BUILTIN_SHAPES, mesh_path
 
@@ -52,11 +51,15 @@ def generate_ground_truth(out: str, materials: Sequence[str], overrides: Sequenc
             if body.shape not in BUILTIN_SHAPES:
                 load_mesh(mesh_path(body.shape))
     done = {}
-    with TrajectoryWriter(out, attrs={"creator_tool": "meshsim nclaw generate"}) as writer:
+    with TrajectoryWriter(out, attrs={"creator_tool": "meshsim nclaw generate"}) as writer:  # makes the folder
+        bar = progress(len(configs), len(set(configs) & set(writer.ids)),
+                       desc=f"nclaw generate -> {os.path.basename(out)}", unit="traj")
         for m, cfg in configs.items():
             if m in writer.ids:
                 continue
             traj = simulate(cfg, seed)
             writer.write(m, traj)
             done[m] = traj.num_frames
+            bar.update(1)
+        bar.close()
     return done

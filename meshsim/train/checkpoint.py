@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from meshsim.errors import CheckpointError, OutputError
+from meshsim.errors import CheckpointError
+from meshsim.outputs import output_folder
 
 FORMAT = "meshsim.checkpoint"
 VERSION = 1
@@ -36,8 +37,7 @@ REQUIRED = ("model_config", "dim", "model", "step")
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write `payload` (plus format, version and package versions) to `path` atomically."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise OutputError(f"checkpoint folder {path.parent} does not exist: create it first")
+    output_folder(path)
     data = {"format": FORMAT, "version": VERSION, **payload, "versions": package_versions()}
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(data, tmp)

@@ -6,6 +6,7 @@ trainer wraps the model in DistributedDataParallel. Only rank 0 writes files.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -62,9 +63,21 @@ def resolve_device(device: str, local_rank: int | None = None) -> torch.device:
     return torch.device(device)
 
 
-def teardown(env: DistEnv) -> None:
-    if env.initialized_here and dist.is_initialized():
-        dist.destroy_process_group()
+def finish(env: DistEnv) -> None:
+    """End a run that succeeded on this rank: wait for every rank, then destroy the group we created.
+
+    Not for a failed run: barrier and destroy are collectives and another rank may be stuck in a different one;
+    there the process exit closes the group and torchrun stops the other ranks.
+
+    Call it only once the DistributedDataParallel wrapper is unreachable: a wrapper (its reducer) that outlives
+    `destroy_process_group` can hang the gloo teardown, leaving a rank that never exits. Collecting garbage first
+    also frees a wrapper caught in a reference cycle.
+    """
+    if not (env.initialized_here and dist.is_initialized()):
+        return
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def barrier(env: DistEnv) -> None:

@@ -1,4 +1,4 @@
-"""Run logs: `metrics.csv` (always), TensorBoard (optional) and a progress bar (only on a terminal).
+"""Run logs: `metrics.csv` (always) and TensorBoard (optional); the progress bar is meshsim.progress.
 
 metrics.csv has one row per logged step with a fixed set of columns chosen at the first row; later keys that
 were not in the header are dropped (validation columns are declared up front by the trainer). On resume, rows
@@ -51,26 +51,6 @@ def read_metrics(path: str | Path) -> list[dict[str, float]]:
     """Rows of a metrics.csv as dicts of floats (empty cells are left out)."""
     with Path(path).open(newline="") as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
-
-
-def progress(total: int, initial: int, enabled: bool):
-    """A tqdm bar on a terminal; a no-op object otherwise (CI logs stay clean)."""
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
-    return _NoBar()
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, *args, **kwargs) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _tensorboard_writer(log_dir, resume_step):

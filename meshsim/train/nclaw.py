@@ -27,7 +27,8 @@ import torch
 
 from meshsim import __version__
 from meshsim.config import from_dict, to_dict
-from meshsim.errors import CheckpointError, ConfigError, DataFormatError, OutputError
+from meshsim.errors import CheckpointError, ConfigError, DataFormatError
+from meshsim.outputs import make_folder
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -129,10 +130,11 @@ def load_ground_truth(path: str, traj_id: str = "", frames: int = 0) -> GroundTr
         traj = f.read(traj_id)
     missing = [k for k in ("velocity", "C", "F") if k not in traj.fields]
     if missing:
-        raise DataFormatError(f"{path}/{traj_id} lacks field {missing[0]!r}: regenerate it with store_state=true")
+        raise DataFormatError(
+            f"{path}: trajectory {traj_id} lacks field {missing[0]!r}: regenerate it with store_state=true")
     scene_cfg = scene_config_from_attrs(traj.attrs)
     if len(scene_cfg.bodies) != 1 and len({b.material for b in scene_cfg.bodies}) != 1:
-        raise DataFormatError(f"{path}/{traj_id} mixes materials; train on a single-material trajectory")
+        raise DataFormatError(f"{path}: trajectory {traj_id} mixes materials; train on a single-material trajectory")
     scene = build_scene(scene_cfg, int(traj.attrs.get("seed", 0)))
     T = traj.num_frames if frames == 0 else min(frames, traj.num_frames)
     n = traj.num_nodes
@@ -215,9 +217,7 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
     from meshsim.physics.mpm_bridge import DiffMPM
 
     out = Path(out_dir)
-    if not out.parent.is_dir():
-        raise OutputError(f"cannot create {out}: folder {out.parent} does not exist")
-    out.mkdir(exist_ok=True)
+    make_folder(out)
     gt = load_ground_truth(cfg.data, cfg.trajectory, cfg.frames)
     model = build_material_model(cfg)
     opt = torch.optim.Adam(param_groups(model, cfg))

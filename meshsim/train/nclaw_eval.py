@@ -25,7 +25,9 @@ import numpy as np
 import torch
 
 from meshsim.config import from_dict, to_dict
-from meshsim.errors import ConfigError, OutputError, SimulationError
+from meshsim.errors import ConfigError, SimulationError
+from meshsim.outputs import output_folder
+from meshsim.progress import progress
 
 SUITES = ("reconstruction", "time", "velocity", "shape", "contact")
 SHAPES = ("torus", "star", "blob")
@@ -105,8 +107,8 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
     bad = [s for s in suites if s not in SUITES]
     if bad:
         raise ConfigError(f"unknown evaluation suite {bad[0]!r}; choose from {', '.join(SUITES)}")
-    if out is not None and not Path(out).parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+    if out is not None:
+        output_folder(out)
     models, scenes = {}, {}
     for path in checkpoints:
         ckpt = load_checkpoint(path)
@@ -121,19 +123,22 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
     truth = {m: preset(m) for m in models}
     results: dict = {"checkpoints": list(checkpoints), "metric": f"mean over every {every}th frame of the "
                      "mean squared particle position error (m^2)", "materials": {}}
+    per_material = [s for s in suites if s != "contact"]
+    bar = progress(len(scenes) * len(per_material) + ("contact" in suites), desc="nclaw eval", unit="suite")
     with torch.no_grad():
         for material, scene in scenes.items():
             res = {}
-            for suite in suites:
-                if suite == "contact":
-                    continue
+            for suite in per_material:
                 res[suite] = {label: compare(cfg, truth, models, seed, every, cache)
                               for label, cfg, seed in suite_scenes(suite, scene, [material], seeds=seeds)}
+                bar.update(1)
             results["materials"][material] = res
         if "contact" in suites:
             first = next(iter(scenes.values()))
             results["contact"] = {label: compare(cfg, truth, models, seed, every, cache)
                                   for label, cfg, seed in suite_scenes("contact", first, list(models))}
+            bar.update(1)
+    bar.close()
     results["summary"] = summarize(results)
     if out is not None:
         tmp = Path(out).with_name(f".{Path(out).name}.{os.getpid()}.tmp")

@@ -23,11 +23,13 @@ import torch.distributed as dist
 
 from meshsim.config import save_config, to_dict
 from meshsim.errors import CheckpointError, ConfigError, OutputError
+from meshsim.outputs import make_folder
+from meshsim.progress import progress
 from meshsim.threads import ThroughputWatch, set_threads
 from meshsim.train import distributed as D
 from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state, state_digest
 from meshsim.train.config import TrainConfig
-from meshsim.train.logging import MetricsLog, progress
+from meshsim.train.logging import MetricsLog
 
 VAL_COLUMNS = ["val_p1", "val_p_all", "val_diverged"]
 
@@ -76,6 +78,7 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         watch = ThroughputWatch(what="training")
         per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
         D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
+        _check_material_keys(cfg, dataset[0], dim)
 
         _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
         sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)
@@ -107,8 +110,8 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
             from meshsim.train.validation import load_validation_set
 
             val_set = load_validation_set(cfg.valid_data, cfg.val_rollouts, cfg.val_steps)
-            save_config(cfg, run / "config.resolved.yaml")
-        elif env.is_main:
+        if env.is_main:  # the run folder only now: a run refused above leaves nothing behind
+            make_folder(run / "checkpoints")
             save_config(cfg, run / "config.resolved.yaml")
 
         log = None
@@ -187,10 +190,11 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         bar.close()
         if log is not None:
             log.close()
-        D.barrier(env)
+        del model  # the DDP wrapper must be gone before its process group is destroyed (D.finish)
+        D.finish(env)
         return TrainResult(run, done, last_loss, best, env.world_size)
-    finally:
-        D.teardown(env)
+    except BaseException:
+        raise  # a failed rank neither waits for the others nor destroys the group: both are collectives
 
 
 def train_from_file(config: str | Path, overrides: list[str] = (), resume: bool = False,
@@ -200,15 +204,27 @@ def train_from_file(config: str | Path, overrides: list[str] = (), resume: bool 
     return train(load_config(TrainConfig, config, overrides), resume=resume, run_dir=run_dir)
 
 
+def _check_material_keys(cfg: TrainConfig, sample: dict, dim: int) -> None:
+    """Name the data (dimension, scene) when the recipe's material keys do not fit it, e.g. a 2D recipe on 3D data."""
+    attrs = sample["attrs"]
+    missing = [k for k in cfg.model.material_keys if k not in attrs]
+    if missing:
+        from meshsim.datasets import TrajectoryFile
+
+        with TrajectoryFile(cfg.train_data[0]) as f:  # numeric attrs only in `sample`: the scene name is a string
+            scene = f.read(f.ids[0]).attrs.get("scenario", "an unnamed source") if f.ids else "an unnamed source"
+        usable = ", ".join(sorted(k for k, v in attrs.items() if isinstance(v, (int, float)) and k != "seed"))
+        raise ConfigError(
+            f"{cfg.train_data[0]} holds {dim}D trajectories of {scene} without the attribute {missing[0]!r} that "
+            f"model.material_keys reads: use a recipe written for this data, or set model.material_keys to some of "
+            f"{usable or 'none'} (or [])")
+
+
 def _prepare_run_dir(run: Path, last_path: Path, resume: bool) -> None:
     if resume and not last_path.is_file():
         raise CheckpointError(f"cannot resume: {last_path} does not exist; start without --resume")
     if not resume and last_path.is_file():
         raise OutputError(f"{run} already holds a run: pass --resume to continue it, or choose another name/--run-dir")
-    try:
-        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create run folder {run} ({err.strerror}): choose another --run-dir") from None
 
 
 def _epoch_loader(dataset, cfg: TrainConfig, env: D.DistEnv, epoch: int, offset: int):

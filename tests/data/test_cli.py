@@ -1,11 +1,10 @@
 """`meshsim data inspect` end to end."""
 
 import json
-import subprocess
-import sys
 
 import h5py
 import numpy as np
+from procs import meshsim_cmd, run
 
 from meshsim import cli
 from meshsim.datasets import TrajectoryWriter
@@ -20,7 +19,7 @@ def test_inspect_text_and_json(tmp_path, capsys, make_traj):
     text = capsys.readouterr().out
     for expected in ("trajectories  2 (15 frames in all)", "frames        6..9", "dt            0.005..0.01 s",
                      "units         length: m, time: s, stress: Pa", "fields/stress", "globals/kinetic_energy",
-                     "valid         yes"):  # fmt: skip
+                     "valid         yes", "(nodes, summed over the 2 trajectories)"):  # fmt: skip
         assert expected in text, expected
     assert cli.main(["data", "inspect", "--json", str(path)]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -37,8 +36,7 @@ def test_inspect_bad_file_exits_2_with_one_line(tmp_path, make_traj):
     with h5py.File(path, "r+") as raw:
         raw["trajectories/00000/fields/stress"][2, 3] = np.nan
     for target in (path, tmp_path / "missing.h5"):
-        out = subprocess.run([sys.executable, "-m", "meshsim", "data", "inspect", str(target)],
-                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        out = run(meshsim_cmd("data", "inspect", target), timeout=120)
         assert out.returncode == 2 and out.stdout == ""
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("meshsim: error: ") and target.name in lines[0]

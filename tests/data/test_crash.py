@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import numpy as np
+from procs import read_line, run, spawn
 
 from meshsim.datasets import TrajectoryFile, TrajectoryWriter
 
@@ -47,25 +48,23 @@ def test_sigkill_mid_write_keeps_every_finished_trajectory_and_resumes(tmp_path)
     path, total = tmp_path / "crash.h5", 12
     rng = random.Random(7)
     for attempt in range(8):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), str(total)], stdout=subprocess.PIPE, text=True
-        )
-        finished = []
-        assert proc.stdout.readline().startswith("resumed")
-        for _ in range(rng.randint(1, 2)):
-            line = proc.stdout.readline()
-            if line.startswith("done"):
-                finished.append(f"{int(line.split()[1]):03d}")
-        time.sleep(rng.uniform(0.0, 0.05))  # land somewhere inside the next write
-        os.kill(proc.pid, signal.SIGKILL)
-        rest = proc.stdout.read()
-        proc.wait()
+        with spawn([sys.executable, "-c", WRITER, str(path), str(total)], stdout=subprocess.PIPE, text=True) as proc:
+            finished = []
+            assert read_line(proc, timeout=120).startswith("resumed")
+            for _ in range(rng.randint(1, 2)):
+                line = read_line(proc, timeout=120)
+                if line.startswith("done"):
+                    finished.append(f"{int(line.split()[1]):03d}")
+            time.sleep(rng.uniform(0.0, 0.05))  # land somewhere inside the next write
+            os.kill(proc.pid, signal.SIGKILL)
+            rest = proc.stdout.read()
+            proc.wait(timeout=60)
         finished += [f"{int(x.split()[1]):03d}" for x in rest.splitlines() if x.startswith("done")]
         with TrajectoryFile(path) as f:
             assert set(finished) <= set(f.ids), f"attempt {attempt}: a finished trajectory was lost"
             for traj_id in f.ids:
                 np.testing.assert_array_equal(f.read(traj_id).world_pos, _expected(int(traj_id)))
-    subprocess.run([sys.executable, "-c", WRITER, str(path), str(total)], check=True, capture_output=True)
+    run([sys.executable, "-c", WRITER, str(path), str(total)], check=True, timeout=300)
     with TrajectoryWriter(path) as w:
         assert w.ids == [f"{i:03d}" for i in range(total)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.h5"]  # killed writers' temporaries removed
@@ -91,11 +90,11 @@ def test_readers_never_see_a_partial_store_while_a_writer_runs(tmp_path):
     path = tmp_path / "busy.h5"
     with TrajectoryWriter(path) as w:
         w.write("000", _make(0))
-        reader = subprocess.Popen([sys.executable, "-c", READER, str(path), "2"], stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)  # let the reader start its loop
-        for i in range(1, 25):
-            w.write(f"{i:03d}", _make(i))
-        out, _ = reader.communicate(timeout=60)
+        with spawn([sys.executable, "-c", READER, str(path), "2"], stdout=subprocess.PIPE, text=True) as reader:
+            time.sleep(0.5)  # let the reader start its loop
+            for i in range(1, 25):
+                w.write(f"{i:03d}", _make(i))
+            out, _ = reader.communicate(timeout=60)
     assert reader.returncode == 0 and int(out) > 1
     with TrajectoryFile(path) as f:
         assert len(f.ids) == 25

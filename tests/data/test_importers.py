@@ -1,19 +1,19 @@
 """Importers: DeepMind MeshGraphNets and HCMT Impact Plate TFRecord datasets written here, compared after import."""
 
 import json
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from procs import meshsim_cmd, run
 from tfrecord.writer import TFRecordWriter
 
 from meshsim import cli
 from meshsim.datasets import TrajectoryFile
 from meshsim.datasets.importers import import_tfrecord_dataset
-from meshsim.errors import DataFormatError
+from meshsim.errors import DataFormatError, OutputError
 
 
 def _write_dataset(folder, meta, records, split="train"):
@@ -141,11 +141,44 @@ def test_import_resumes_and_refuses_broken_sources(tmp_path, monkeypatch):
     with pytest.raises(DataFormatError, match="record 3 cannot be read"):
         import_tfrecord_dataset(tmp_path / "dp", tmp_path / "cut.h5", dt=0.01)
     with TrajectoryFile(tmp_path / "cut.h5") as f:  # the trajectories before the damage were committed
-        assert f.ids == ["00000", "00001", "00002"]
+        assert f.ids == ["00000", "00001", "00002"] and f.attrs["import_status"] == "incomplete"
+    with TrajectoryFile(tmp_path / "out.h5") as f:
+        assert f.attrs["import_status"] == "complete"
     with pytest.raises(DataFormatError, match="valid.tfrecord not found.*train.tfrecord"):
         import_tfrecord_dataset(tmp_path / "dp", tmp_path / "x.h5", split="valid", dt=0.01)
     with pytest.raises(DataFormatError, match="meta.json not found"):
         import_tfrecord_dataset(tmp_path, tmp_path / "x.h5", dt=0.01)
+
+
+def test_an_interrupted_import_is_never_called_valid_and_resumes_only_from_its_own_source(tmp_path, capsys):
+    deforming_plate(tmp_path / "dp", num=4)
+    data = (tmp_path / "dp" / "train.tfrecord").read_bytes()
+    (tmp_path / "dp" / "train.tfrecord").write_bytes(data[: len(data) - 100])  # truncated inside record 3
+    out = tmp_path / "part.h5"
+    assert cli.main(["data", "import", str(tmp_path / "dp"), "-o", str(out), "--dt", "0.01"]) == 2
+    capsys.readouterr()
+    assert cli.main(["data", "inspect", str(out)]) == 2  # not "valid yes"
+    text, err = capsys.readouterr()
+    assert "interrupted import" in text and "valid         yes" not in text
+    assert err.count("\n") == 1 and "interrupted import (3 trajectories so far)" in err
+    # the source repaired: the same import resumes and completes the store
+    (tmp_path / "dp" / "train.tfrecord").write_bytes(data)
+    shutil.copyfile(out, tmp_path / "part2.h5")
+    assert cli.main(["data", "import", str(tmp_path / "dp"), "-o", str(out), "--dt", "0.01"]) == 0
+    assert cli.main(["data", "inspect", str(out)]) == 0
+    # another dt, split or source extends nothing
+    deforming_plate(tmp_path / "other", num=4, split="valid")
+    for args, key in ((["--dt", "0.02"], "source_dt"), (["--split", "valid", "--dt", "0.01"], "source_dir")):
+        folder = tmp_path / ("other" if "valid" in args else "dp")
+        code = cli.main(["data", "import", str(folder), "-o", str(tmp_path / "part2.h5"), *args])
+        err = capsys.readouterr().err
+        assert code == 2 and key in err and "choose another -o" in err, err
+    generated = tmp_path / "gen.h5"
+    from meshsim.datasets import TrajectoryWriter
+
+    TrajectoryWriter(generated).close()  # a store not made by an import
+    with pytest.raises(OutputError, match="not made by"):
+        import_tfrecord_dataset(tmp_path / "dp", generated, dt=0.01)
 
 
 def test_import_cli_end_to_end(tmp_path, capsys):
@@ -156,7 +189,7 @@ def test_import_cli_end_to_end(tmp_path, capsys):
     assert cli.main(["data", "inspect", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["num_trajectories"] == 2
     command = ["data", "import", str(tmp_path / "dp"), "-o", str(tmp_path / "x.h5"), "--split", "test"]
-    bad = subprocess.run([sys.executable, "-m", "meshsim", *command], capture_output=True, text=True, timeout=120)
+    bad = run(meshsim_cmd(*command), timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--dt" in bad.stderr
 
 

@@ -70,8 +70,12 @@ def test_writer_validates_before_touching_the_file(tmp_path, make_traj, same):
         with pytest.raises(DataFormatError, match="not a valid name"):
             w.write("a/b", make_traj())
         assert w.ids == []
-    with pytest.raises(OutputError, match="does not exist"):
-        TrajectoryWriter(tmp_path / "missing" / "s.h5")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(OutputError, match="afile"):
+        TrajectoryWriter(tmp_path / "afile" / "s.h5")
+    with TrajectoryWriter(tmp_path / "new" / "deeper" / "s.h5") as w:  # the folder of an output is created
+        w.write("000", make_traj())
+    assert (tmp_path / "new" / "deeper" / "s.h5").is_file()
     with pytest.raises(DataFormatError, match="reserved"):
         TrajectoryWriter(path).write("y", Trajectory(**{**make_traj().__dict__, "attrs": {"dt": 1.0}}))
 

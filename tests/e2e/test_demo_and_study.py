@@ -3,19 +3,17 @@
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from procs import meshsim_cmd, run
 
 from meshsim.datasets import TrajectoryFile
 
 
 def meshsim(*args, cwd=None, timeout=900):
-    return subprocess.run([sys.executable, "-m", "meshsim", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+    return run(meshsim_cmd(*args), timeout=timeout, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,9 @@ import (TFRecord, dt 0 in meta.json), train MGN with world edges and kinematic i
 
 import importlib.resources
 import json
-import subprocess
-import sys
 
 import numpy as np
+from procs import meshsim_cmd, run
 from tfrecord.writer import TFRecordWriter
 
 from meshsim.datasets import TrajectoryFile
@@ -50,8 +49,7 @@ def write_deforming_plate(folder, split, num, seed):
 
 
 def meshsim(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "meshsim", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+    return run(meshsim_cmd(*args), timeout=600, cwd=cwd)
 
 
 def test_import_train_rollout_eval_as_the_tutorial_says(tmp_path):

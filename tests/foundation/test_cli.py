@@ -1,17 +1,17 @@
 """The `meshsim` command: version, help, subcommand registry, error handling and exit codes."""
 
 import argparse
-import subprocess
-import sys
 
 import pytest
+from procs import meshsim_cmd
+from procs import run as run_bounded
 
 from meshsim import __version__, cli
 from meshsim.errors import MeshError, MeshsimError
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "meshsim", *args], capture_output=True, text=True, timeout=120)
+    return run_bounded(meshsim_cmd(*args), timeout=120)
 
 
 def test_version_and_help():

@@ -1,18 +1,19 @@
 """A non-editable wheel carries the whole package: kernels/, viewer/ and data/ inside the meshsim namespace."""
 
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from procs import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_installs_and_imports(tmp_path):
-    subprocess.run(
+    run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w",
          str(tmp_path / "dist")],
-        check=True, capture_output=True, timeout=300,
+        check=True, timeout=300,
     )
     wheel = next((tmp_path / "dist").glob("meshsim-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -29,7 +30,7 @@ def test_wheel_installs_and_imports(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = "import meshsim, meshsim.kernels, meshsim.viewer, meshsim.data, meshsim.cli; print(meshsim.__file__)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=120)
+    out = run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+              timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(str(site))

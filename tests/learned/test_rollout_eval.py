@@ -85,6 +85,26 @@ def test_train_rollout_eval_end_to_end(trained, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_rollout_shows_progress_on_a_terminal_and_nothing_in_a_pipe(trained, tmp_path, monkeypatch, capsys):
+    import io
+    import sys
+
+    from meshsim.rollout import rollout_file
+
+    tmp, data, best = trained
+    rollout_file(best, data, tmp_path / "piped.h5", steps=2)  # stderr is not a terminal under pytest
+    assert capsys.readouterr().err == ""
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    rollout_file(best, data, tmp_path / "shown.h5", steps=2)
+    assert "rollout -> shown.h5" in screen.getvalue() and "3/3" in screen.getvalue()
+
+
 def test_rollout_and_eval_refuse_bad_inputs(trained, capsys):
     tmp, data, best = trained
     out = tmp / "again.h5"

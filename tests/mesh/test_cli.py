@@ -1,10 +1,9 @@
 """`meshsim mesh info` end to end."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
+from procs import meshsim_cmd, run
 
 from meshsim import cli
 from meshsim.mesh import Mesh, box, write_mesh
@@ -47,8 +46,7 @@ def test_mesh_info_lists_every_cell_block_of_the_file(tmp_path, capsys):
 
 def test_unreadable_mesh_exits_2_with_one_line(tmp_path):
     (tmp_path / "junk.msh").write_text("$MeshFormat\nbroken")
-    out = subprocess.run([sys.executable, "-m", "meshsim", "mesh", "info", str(tmp_path / "junk.msh")],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = run(meshsim_cmd("mesh", "info", tmp_path / "junk.msh"), timeout=120)
     assert out.returncode == 2 and out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("meshsim: error: ") and "junk.msh" in lines[0]

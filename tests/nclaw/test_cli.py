@@ -51,13 +51,14 @@ def test_generate_train_eval_end_to_end(tmp_path, capsys):
     [
         (["nclaw", "generate", "--out", "{tmp}/g.h5", "--material", "honey"], "unknown material"),
         (["nclaw", "generate", "--out", "{tmp}/g.h5", "--material", "jelly", "--set", "wall=bouncy"], "mpm.wall"),
-        (["nclaw", "generate", "--out", "{tmp}/nodir/g.h5", "--material", "jelly"], "does not exist"),
+        (["nclaw", "generate", "--out", "{tmp}/afile/g.h5", "--material", "jelly"], "afile"),
         (["nclaw", "train", "--data", "{tmp}/missing.h5", "--out", "{tmp}/r"], "missing.h5"),
         (["nclaw", "train", "--data", "x.h5", "--out", "{tmp}/r", "--set", "model=transformer"], "model must be"),
         (["nclaw", "eval", "--checkpoint", "{tmp}/none.pt"], "not found"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, words):
+    (tmp_path / "afile").write_text("")  # a file where a folder should be
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("meshsim: error:") and "\n" not in err and words in err

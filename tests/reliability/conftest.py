@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from procs import spawn
 
 _TALLY: Counter = Counter()
 _REPORT: dict = {}
@@ -68,8 +69,9 @@ class Zygote:
     """Runs `meshsim ARGV` in forked children of one pre-imported process (tests/reliability/zygote.py)."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("zygote.py"))],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self._spawned = spawn([sys.executable, str(Path(__file__).with_name("zygote.py"))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self.proc = self._spawned.__enter__()  # its own process group: forked commands end with it
         self._buf = b""
 
     def _line(self, timeout: float | None):
@@ -99,8 +101,11 @@ class Zygote:
         return done["returncode"], False
 
     def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        finally:
+            self._spawned.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from procs import spawn
 from scipy.spatial import ConvexHull, Delaunay
 
 from meshsim.mesh import boundary_facets, edges_from_cells
@@ -209,30 +210,28 @@ FLIPPER = textwrap.dedent(
 
 def _flip_run(store, work, count, seed, first, per_mutant_s=8.0):
     """Run mutants first..count-1 in a child; returns (outcomes, the mutant it hung or crashed on, how)."""
-    proc = subprocess.Popen([sys.executable, "-c", FLIPPER, str(store), str(work), str(count), str(seed), str(first)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    outcomes, current = [], None
     import select
 
-    while True:
-        ready, _, _ = select.select([proc.stdout], [], [], per_mutant_s if current is not None else 120)
-        if not ready:
-            proc.kill()
-            proc.wait()
-            return outcomes, current, "hang"
-        line = proc.stdout.readline()
-        if not line:
-            proc.wait()
-            return outcomes, current, f"crash (exit {proc.returncode})"
-        word, *rest = line.split()
-        if word == "end":
-            proc.wait()
-            return outcomes, None, None
-        if word == "start":
-            current = int(rest[0])
-        else:
-            outcomes.append((word, int(rest[0]), " ".join(rest[1:])))
-            current = None
+    cmd = [sys.executable, "-c", FLIPPER, str(store), str(work), str(count), str(seed), str(first)]
+    with spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        outcomes, current = [], None
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], per_mutant_s if current is not None else 120)
+            if not ready:
+                return outcomes, current, "hang"  # spawn's exit kills it
+            line = proc.stdout.readline()
+            if not line:
+                proc.wait(timeout=60)
+                return outcomes, current, f"crash (exit {proc.returncode})"
+            word, *rest = line.split()
+            if word == "end":
+                proc.wait(timeout=60)
+                return outcomes, None, None
+            if word == "start":
+                current = int(rest[0])
+            else:
+                outcomes.append((word, int(rest[0]), " ".join(rest[1:])))
+                current = None
 
 
 def test_byte_flipped_stores_are_refused_or_read_never_a_python_error(good_inputs, tmp_path, tally):

@@ -5,8 +5,8 @@ large dt inside `meshsim nclaw generate`, and learned rollouts that go non-finit
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+
+from procs import meshsim_cmd, run
 
 from meshsim.cli import main
 
@@ -46,9 +46,8 @@ def test_fem_substep_beyond_stability_stops_generate_naming_step_and_element(tmp
 def test_mpm_blowup_stops_nclaw_generate_naming_the_step(tmp_path, tally):
     # A real process: its whole stderr (native libraries included, e.g. Warp's CUDA-driver notice) is one line.
     out = tmp_path / "m.h5"
-    proc = subprocess.run([sys.executable, "-m", "meshsim", "nclaw", "generate", "--out", str(out), "--material",
-                           "jelly", "--set", "steps=20", "--set", "spacing=0.1", "--set", "res=8", "--set", "dt=0.05"],
-                          capture_output=True, text=True, timeout=300)
+    proc = run(meshsim_cmd("nclaw", "generate", "--out", out, "--material", "jelly", "--set", "steps=20",
+                           "--set", "spacing=0.1", "--set", "res=8", "--set", "dt=0.05"), timeout=300)
     line = assert_one_error_line(proc.returncode, proc.stderr, "step", "not finite")
     assert re.search(r"step \d+", line)
     assert _ids(out) == []

@@ -10,10 +10,11 @@ import random
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+
+from procs import meshsim_cmd, read_line, spawn
 
 SECRET = "TOP-SECRET-7f3a9c"
 CLIENTS, SECONDS = 50, 10.0
@@ -68,10 +69,9 @@ def test_fifty_clients_ten_seconds_of_traversal_and_garbage(good_inputs, tmp_pat
     secret = tmp_path / "secret.txt"  # beside the served folder, and one inside it next to the data file
     secret.write_text(SECRET)
     (served / "secret.txt").write_text(SECRET)
-    proc = subprocess.Popen([sys.executable, "-m", "meshsim", "view", str(served / "data.h5"), "--no-browser",
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
+    with spawn(meshsim_cmd("view", served / "data.h5", "--no-browser", "--port", "0"), stdout=subprocess.PIPE,
+               stderr=subprocess.PIPE, text=True) as proc:
+        line = read_line(proc, timeout=120)
         match = re.search(r"http://(127\.0\.0\.1):(\d+)", line)
         assert match, f"no URL announced: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
         host, port = match.group(1), int(match.group(2))
@@ -159,10 +159,3 @@ def test_fifty_clients_ten_seconds_of_traversal_and_garbage(good_inputs, tmp_pat
                                     "status_counts": dict(sorted(stats["status"].items())),
                                     "rss_kib_before": rss_before, "rss_kib_after": rss_after,
                                     "rss_kib_final": rss_final, "traversal_paths": len(traversals)})
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

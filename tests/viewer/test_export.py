@@ -134,9 +134,12 @@ def test_refusals_leave_existing_files_alone(tri_rollout, tmp_path):
         export_trajectory(tri_rollout, "ply", output=tmp_path / "x.ply", frame=12)
     with pytest.raises(ConfigError, match="--frame"):
         export_trajectory(tri_rollout, "vtkhdf", output=tmp_path / "y.vtkhdf", frame=3)
-    with pytest.raises(OutputError, match="does not exist"):
-        export_trajectory(tri_rollout, "pvd", output=tmp_path / "missing" / "x.pvd")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.vtkhdf"]  # no temporaries left behind
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(OutputError, match="afile"):
+        export_trajectory(tri_rollout, "pvd", output=tmp_path / "afile" / "x.pvd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "keep.vtkhdf"]  # no temporaries left behind
+    export_trajectory(tri_rollout, "ply", output=tmp_path / "new" / "deeper" / "x.ply")  # folders are created
+    assert (tmp_path / "new" / "deeper" / "x.ply").is_file()
 
 
 def test_cli_export_default_output_beside_input(tri_rollout, tmp_path, capsys):

@@ -5,12 +5,12 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from meshsim.viewer.server import open_viewer
+from procs import meshsim_cmd, read_line, run, spawn
 
 from meshsim.datasets import TrajectoryFile
 from meshsim.errors import ConfigError, DataFormatError
@@ -161,11 +161,10 @@ def test_refuses_unusable_inputs_before_listening(tmp_path, tri_rollout):
 def test_cli_view_prints_the_url_serves_and_stops_on_ctrl_c(tri_rollout, tmp_path):
     # A terminal delivers Ctrl-C to a process whose SIGINT is not ignored; a test runner started in the
     # background of a non-interactive shell hands SIG_IGN down to its children, so restore the default.
-    proc = subprocess.Popen([sys.executable, "-m", "meshsim", "view", tri_rollout, "--no-browser", "--traj", "00001"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        line = proc.stdout.readline()
+    with spawn(meshsim_cmd("view", tri_rollout, "--no-browser", "--traj", "00001"), stdout=subprocess.PIPE,
+               stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+               ) as proc:
+        line = read_line(proc, timeout=120)
         assert "http://127.0.0.1:" in line and "traj=00001" in line
         port = int(line.split("127.0.0.1:")[1].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -174,12 +173,9 @@ def test_cli_view_prints_the_url_serves_and_stops_on_ctrl_c(tri_rollout, tmp_pat
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0 and "stopped" in out and "Traceback" not in err
-    finally:
-        proc.kill()
     bad = tmp_path / "bad.h5"
     bad.write_text("hello")
-    result = subprocess.run([sys.executable, "-m", "meshsim", "view", str(bad), "--no-browser"],
-                            capture_output=True, text=True, timeout=60)
+    result = run(meshsim_cmd("view", bad, "--no-browser"), timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "meshsim: error:" in result.stderr
 
 
