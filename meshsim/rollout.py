@@ -52,24 +52,41 @@ def numeric_attrs(attrs: dict) -> dict[str, torch.Tensor]:
 @torch.no_grad()
 def rollout(sim, traj, steps: int | None = None, traj_id: str = "") -> RolloutResult:
     """Roll `sim` (a LearnedSimulator) out over `traj` (a meshsim.datasets.Trajectory) for `steps` steps."""
-    total = traj.world_pos.shape[0]
+    result = rollout_batch(sim, [traj], steps, [traj_id])[0]
+    if isinstance(result, RolloutDivergedError):
+        raise result
+    return result
+
+
+@torch.no_grad()
+def rollout_batch(sim, trajs: list, steps: int | None = None,
+                  traj_ids: list[str] | None = None) -> list[RolloutResult | RolloutDivergedError]:
+    """Roll several trajectories out at once as one batched graph (the same answers as one at a time, to float
+    rounding: the graphs share no edge). A trajectory that diverges is frozen at its last finite frame and
+    returned as its RolloutDivergedError; the others go on. `step_seconds` is each batched step's wall time
+    divided by the number of trajectories (the cost per trajectory)."""
+    from torch_geometric.data import Batch
+
+    traj_ids = list(traj_ids or [str(i) for i in range(len(trajs))])
+    total = min(t.world_pos.shape[0] for t in trajs)
     available = total - HISTORY
     steps = available if steps is None else steps
     if steps < 1 or steps > available:
-        raise ConfigError(
-            f"trajectory {traj_id or '?'} has {total} frames, so 1..{available} rollout steps; got steps={steps}"
-        )
+        which = traj_ids[[t.world_pos.shape[0] for t in trajs].index(total)] or "?"
+        raise ConfigError(f"trajectory {which} has {total} frames, so 1..{available} rollout steps; got steps={steps}")
     device = next(sim.parameters()).device
     was_training = sim.training
     sim.eval()
-    gt = torch.as_tensor(traj.world_pos[: HISTORY + steps], dtype=torch.float32, device=device)
-    static = sim.prepare(
-        torch.as_tensor(traj.mesh_pos, dtype=torch.float32, device=device),
-        torch.as_tensor(traj.cells, dtype=torch.long, device=device),
-        torch.as_tensor(traj.node_type, dtype=torch.long, device=device),
-        numeric_attrs(traj.attrs),
-    )
-    lo, hi = _divergence_box(traj.world_pos)
+    statics = [sim.prepare(torch.as_tensor(t.mesh_pos, dtype=torch.float32),
+                           torch.as_tensor(t.cells, dtype=torch.long),
+                           torch.as_tensor(t.node_type, dtype=torch.long), numeric_attrs(t.attrs)).cpu()
+               for t in trajs]
+    graph = _batch_statics(statics, Batch).to(device)
+    sizes = [s.num_nodes for s in statics]
+    gt = torch.cat([torch.as_tensor(t.world_pos[: HISTORY + steps], dtype=torch.float32) for t in trajs],
+                   dim=1).to(device)
+    boxes = [_divergence_box(t.world_pos) for t in trajs]
+    errors: list[RolloutDivergedError | None] = [None] * len(trajs)
     positions = [gt[0], gt[1]]
     field_frames: dict[str, list] = {}
     times = np.zeros(steps)
@@ -77,28 +94,74 @@ def rollout(sim, traj, steps: int | None = None, traj_id: str = "") -> RolloutRe
         for k in range(1, steps + 1):
             _sync(device)
             start = time.perf_counter()
-            next_pos, fields = sim.step(static, positions[-2], positions[-1], gt[k + 1])
+            next_pos, fields = sim.step(graph, positions[-2], positions[-1], gt[k + 1])
             _sync(device)
-            times[k - 1] = time.perf_counter() - start
-            _check(next_pos, lo, hi, traj_id, k)
-            positions.append(next_pos)
+            times[k - 1] = (time.perf_counter() - start) / len(trajs)
+            parts = list(next_pos.split(sizes))
+            for i, part in enumerate(parts):
+                if errors[i] is None:
+                    errors[i] = _divergence(part, *boxes[i], traj_ids[i], k)
+                if errors[i] is not None:  # frozen: the others must not see its non-finite values
+                    parts[i] = positions[-1].split(sizes)[i]
+            positions.append(torch.cat(parts))
             for name, value in (fields or {}).items():
                 field_frames.setdefault(name, []).append(value.detach().float().cpu().numpy())
     finally:
         sim.train(was_training)
-    pred_fields = {}
-    for name, frames in field_frames.items():
-        shape = (HISTORY, *frames[0].shape)
-        head = traj.fields[name][:HISTORY].reshape(shape) if name in traj.fields else np.zeros(shape)
-        pred_fields[name] = np.concatenate([head.astype(np.float32), np.stack(frames)], axis=0)
     pred = torch.stack(positions).cpu().numpy().astype(np.float32)
-    return RolloutResult(pred, pred_fields, times)
+    offsets = np.cumsum([0, *sizes])
+    results: list[RolloutResult | RolloutDivergedError] = []
+    for i, traj in enumerate(trajs):
+        if errors[i] is not None:
+            results.append(errors[i])
+            continue
+        nodes = slice(offsets[i], offsets[i + 1])
+        pred_fields = {}
+        for name, frames in field_frames.items():
+            mine = np.stack([f[nodes] for f in frames])
+            shape = (HISTORY, *mine.shape[1:])
+            head = traj.fields[name][:HISTORY].reshape(shape) if name in traj.fields else np.zeros(shape)
+            pred_fields[name] = np.concatenate([head.astype(np.float32), mine], axis=0)
+        results.append(RolloutResult(pred[:, nodes], pred_fields, times.copy()))
+    return results
+
+
+def _chunks(ids: list[str], frames: dict[str, int], size: int) -> list[list[str]]:
+    """Groups of at most `size` trajectories with the same number of frames, in the order given."""
+    groups: dict[int, list[list[str]]] = {}
+    order = []
+    for traj_id in ids:
+        chunks = groups.setdefault(frames[traj_id], [])
+        if not chunks or len(chunks[-1]) == size:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(traj_id)
+    return order
+
+
+def _batch_statics(statics: list, batch_cls):
+    """One batched graph from per-mesh static graphs; rigid body ids made unique across the meshes."""
+    groups = [getattr(s, "rigid_group", None) for s in statics]
+    for s in statics:
+        if "batch" in s:
+            del s.batch  # prepare()'s single-graph batch vector; Batch builds the real one
+    graph = batch_cls.from_data_list(statics)
+    if groups[0] is not None:
+        shifted, offset = [], 0
+        for g in groups:
+            shifted.append(torch.where(g >= 0, g + offset, g))
+            offset += int(g.max()) + 1 if g.numel() and int(g.max()) >= 0 else 0
+        graph.rigid_group = torch.cat(shifted)
+    return graph
 
 
 def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj_ids: list[str] | None = None,
-                 steps: int | None = None, device: str = "auto", force: bool = False, threads: int = 0) -> dict:
+                 steps: int | None = None, device: str = "auto", force: bool = False, threads: int = 0,
+                 batch: int = 8) -> dict:
     """Roll a checkpoint out over trajectories of `data` and write a rollout file (ground truth + prediction).
-    `threads`: torch CPU threads (0 = automatic, see meshsim.threads)."""
+    `threads`: torch CPU threads (0 = automatic, see meshsim.threads); `batch`: trajectories of equal length
+    rolled out together as one batched graph. Diverged trajectories are left out of the file (the others are
+    written) and reported by one RolloutDivergedError at the end."""
     from meshsim.datasets import TrajectoryFile, TrajectoryWriter
     from meshsim.progress import progress
     from meshsim.train.checkpoint import load_model
@@ -110,6 +173,8 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
     if out.exists() and not force:
         raise OutputError(f"{out} exists: pass --force to replace it or choose another -o path")
     choose_threads(threads)  # validated before any work
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"--batch must be an integer >= 1 (trajectories rolled out together), got {batch!r}")
     sim, ckpt = load_model(checkpoint, resolve_device(device))
     written, seconds = [], []
     with TrajectoryFile(data) as source:
@@ -118,22 +183,31 @@ def rollout_file(checkpoint: str | Path, data: str | Path, out: str | Path, traj
         if unknown:
             shown = ", ".join(list(source.ids)[:8])
             raise DataFormatError(f"{data} has no trajectory {unknown[0]!r}; it holds: {shown}")
+        frames = {}
         for traj_id in ids:  # a damaged input must not cost the user the file --force would replace
-            nodes = source.read(traj_id).num_nodes
+            traj = source.read(traj_id)
+            nodes, frames[traj_id] = traj.num_nodes, traj.num_frames
         if next(sim.parameters()).device.type == "cpu":
             set_threads(threads, nodes=nodes)
         if out.exists():
             os.remove(out)
         bar = progress(len(ids), desc=f"rollout -> {out.name}", unit="traj")
+        failed = []
         with TrajectoryWriter(out, rollout=True) as writer:
-            for traj_id in ids:
-                traj = source.read(traj_id)
-                result = rollout(sim, traj, steps, traj_id)
-                writer.write(traj_id, rollout_trajectory(traj, result, str(checkpoint), int(ckpt["step"])))
-                written.append(traj_id)
-                seconds.append(result.step_seconds)
-                bar.update(1)
+            for chunk in _chunks(ids, frames, batch):
+                trajs = [source.read(traj_id) for traj_id in chunk]
+                for traj_id, traj, result in zip(chunk, trajs, rollout_batch(sim, trajs, steps, chunk)):
+                    bar.update(1)
+                    if isinstance(result, RolloutDivergedError):
+                        failed.append(result)
+                        continue
+                    writer.write(traj_id, rollout_trajectory(traj, result, str(checkpoint), int(ckpt["step"])))
+                    written.append(traj_id)
+                    seconds.append(result.step_seconds)
         bar.close()
+    if failed:
+        raise RolloutDivergedError(f"{failed[0]} ({len(failed)} of {len(ids)} trajectories diverged; the "
+                                   f"{len(written)} others are in {out})")
     all_seconds = np.concatenate(seconds)
     return {"output": str(out), "trajectories": written, "steps": int(len(seconds[0])),
             "mean_step_seconds": float(all_seconds.mean()), "checkpoint_step": int(ckpt["step"])}
@@ -169,19 +243,22 @@ def _divergence_box(world_pos: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(lo - margin), torch.as_tensor(hi + margin)
 
 
-def _check(pos: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, traj_id: str, step: int) -> None:
+def _divergence(pos: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, traj_id: str,
+                step: int) -> RolloutDivergedError | None:
+    """The divergence error of a predicted frame (non-finite, or outside the enlarged box), or None."""
     where = f"trajectory {traj_id} " if traj_id else ""
     if not bool(torch.isfinite(pos).all()):
-        raise RolloutDivergedError(
+        return RolloutDivergedError(
             f"{where}rollout diverged at step {step} (frame {step + 1}): non-finite positions; "
             "train longer, with more noise, or roll out fewer steps"
         )
     p = pos.detach().double().cpu()
     if bool((p < lo).any() or (p > hi).any()):
-        raise RolloutDivergedError(
+        return RolloutDivergedError(
             f"{where}rollout diverged at step {step} (frame {step + 1}): positions left the ground truth's "
             f"bounding box enlarged {DIVERGENCE_FACTOR:g}x; train longer, with more noise, or roll out fewer steps"
         )
+    return None
 
 
 def _sync(device: torch.device) -> None:

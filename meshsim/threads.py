@@ -90,9 +90,10 @@ class ThroughputWatch:
             load = f"{os.getloadavg()[0]:.1f}"
         except OSError:
             load = "?"
+        threads = torch.get_num_threads()
+        fix = "free the cores" if threads == 1 else "use --threads 1 (threads=1) or free the cores"
         message = (f"meshsim: warning: {self.what} slowed {median / self._best:.1f}x ({self._best * 1e3:.0f} -> "
                    f"{median * 1e3:.0f} ms/step; load average {load} on {available_cores()} cores, "
-                   f"{torch.get_num_threads()} torch threads): another process competes for the cores; "
-                   "use --threads 1 (threads=1) or free the cores")
+                   f"{threads} torch threads): another process competes for the cores; {fix}")
         print(message, file=sys.stderr, flush=True)
         return message

@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None, help="rollout steps (default: all frames after the first two)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.add_argument("--batch", type=int, default=8,
+                   help="trajectories of equal length rolled out together as one batched graph (default 8)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: automatic, meshsim.threads)")
     p.set_defaults(func=run)
 
@@ -25,7 +27,7 @@ def run(args) -> int:
 
     ids = [i.strip() for i in args.traj.split(",") if i.strip()] if args.traj else None
     s = rollout_file(args.checkpoint, args.data, args.output, traj_ids=ids, steps=args.steps, device=args.device,
-                     force=args.force, threads=args.threads)
+                     force=args.force, threads=args.threads, batch=args.batch)
     print(f"rolled out {len(s['trajectories'])} trajectories x {s['steps']} steps "
           f"({s['mean_step_seconds'] * 1e3:.2f} ms/step) -> {s['output']}")
     return 0
