@@ -59,10 +59,11 @@ def parse_sweep(text: str) -> tuple[str, list[float]]:
 
 def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[float]], verify: int = 0,
               out: str | os.PathLike = "runs/study", overrides: tuple[str, ...] = (), seed: int = 0,
-              device: str = "cpu", threads: int = 0, tolerance: float = 0.2) -> dict:
+              device: str = "cpu", threads: int = 0, tolerance: float = 0.2, batch: int = 8) -> dict:
     """Run the study and write its outputs into `out`; returns the report (also `study.json`).
     `threads`: torch CPU threads (0 = automatic, see meshsim.threads); `tolerance`: relative difference from the
-    solver above which a verified learned answer is reported as a disagreement."""
+    solver above which a verified learned answer is reported as a disagreement; `batch`: sweep points rolled out
+    together as one batched graph (`learned_seconds` is then each point's share of the batch's time)."""
     from meshsim.demo import prepare_output_folder
     from meshsim.progress import progress
     from meshsim.scenarios import get_scenario
@@ -76,6 +77,8 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     if not 0 <= verify <= len(values):
         raise ConfigError(f"--verify must be between 0 and the number of sweep values ({len(values)}), got {verify}")
     choose_threads(threads)  # validated before any work
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"--batch must be an integer >= 1 (sweep points rolled out together), got {batch!r}")
     if not tolerance > 0:
         raise ConfigError(f"--tolerance must be > 0 (a relative difference, e.g. 0.2), got {tolerance}")
     out = Path(out)
@@ -86,13 +89,18 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     verified = set(np.linspace(0, len(values) - 1, verify).round().astype(int).tolist()) if verify else set()
     rows, rollouts = [], {}
     bar = progress(len(values), desc=f"study {name}", unit="point")
-    for index, (value, cfg) in enumerate(zip(values, configs)):
-        start = _first_frames(scenario, cfg, seed)
-        if index == 0 and device == "cpu":
-            set_threads(threads, nodes=len(start.mesh_pos))
+    starts = [_first_frames(scenario, cfg, seed) for cfg in configs]
+    if device == "cpu":
+        set_threads(threads, nodes=len(starts[0].mesh_pos) * min(batch, len(starts)))
+    learned = []
+    for first in range(0, len(starts), batch):
+        chunk = starts[first:first + batch]
         t0 = time.perf_counter()
-        pred, stress = _learned_rollout(sim, start, _num_frames(cfg))
-        row = {name: value, "learned_seconds": time.perf_counter() - t0,
+        answers = _learned_rollouts(sim, chunk, [_num_frames(cfg) for cfg in configs[first:first + batch]])
+        share = (time.perf_counter() - t0) / len(chunk)
+        learned += [(pred, stress, share) for pred, stress in answers]
+    for index, (value, cfg, start, (pred, stress, seconds)) in enumerate(zip(values, configs, starts, learned)):
+        row = {name: value, "learned_seconds": seconds,
                **_quantities(start, pred, stress, start.dt, prefix="learned_")}
         if index in verified:
             t0 = time.perf_counter()
@@ -144,34 +152,38 @@ def _first_frames(scenario, cfg, seed: int):
     return scenario.simulate(short, seed)
 
 
-def _learned_rollout(sim, start, num_frames: int):
+def _learned_rollouts(sim, starts: list, num_frames: list[int]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Learned rollouts of several points at once (meshsim.rollout.rollout_batch), each from its solver's first
+    two frames: (positions [T, N, d], stress [T, N] or None). A point that diverges keeps only its two solver
+    frames (the CSV's learned_frames says 2)."""
+    import dataclasses
+
     import torch
 
-    from meshsim.rollout import numeric_attrs
+    from meshsim.errors import RolloutDivergedError
+    from meshsim.rollout import HISTORY, rollout_batch
 
-    device = next(sim.parameters()).device
-    node_type = torch.as_tensor(start.node_type, dtype=torch.long, device=device)
-    moving = np.abs(start.world_pos[1] - start.world_pos[0]) > 0  # per component: SYMMETRIC nodes slide in y
-    held = ~sim.output_mask(node_type).cpu().numpy()
-    if (moving & held).any():
-        raise ConfigError("the scene moves nodes that the model does not predict (prescribed motion); a study needs "
-                          "the solver for those: use `meshsim rollout` on generated trajectories instead")
-    static = sim.prepare(torch.as_tensor(start.mesh_pos, dtype=torch.float32, device=device),
-                         torch.as_tensor(start.cells, dtype=torch.long, device=device), node_type,
-                         numeric_attrs(start.attrs))
-    positions = [torch.as_tensor(p, dtype=torch.float32, device=device) for p in start.world_pos[:2]]
-    stress = [start.fields["stress"][0], start.fields["stress"][1]] if "stress" in start.fields else None
-    with torch.no_grad():
-        for _ in range(num_frames - 2):
-            next_pos, fields = sim.step(static, positions[-2], positions[-1])
-            if not torch.isfinite(next_pos).all():
-                break  # diverged: the quantities of interest cover the finite part, the CSV says how many frames
-            positions.append(next_pos)
-            if stress is not None and "stress" in fields:
-                stress.append(fields["stress"].cpu().numpy())
-    pred = torch.stack(positions).cpu().numpy().astype(np.float32)
-    has_stress = stress is not None and len(stress) == len(pred)
-    return pred, (np.stack(stress).astype(np.float32) if has_stress else None)
+    for start in starts:
+        node_type = torch.as_tensor(start.node_type, dtype=torch.long)
+        moving = np.abs(start.world_pos[1] - start.world_pos[0]) > 0  # per component: SYMMETRIC nodes slide in y
+        held = ~sim.output_mask(node_type).cpu().numpy()
+        if (moving & held).any():
+            raise ConfigError("the scene moves nodes that the model does not predict (prescribed motion); a study "
+                              "needs the solver for those: use `meshsim rollout` on generated trajectories instead")
+    frames = min(num_frames)
+    # No ground truth ahead: the frames after the first two only hold the unpredicted nodes where they are
+    # (the check above) and bound the divergence guard by the body's own extent.
+    seeds = [dataclasses.replace(s, world_pos=np.concatenate([s.world_pos[:HISTORY]] +
+                                                             [s.world_pos[HISTORY - 1:HISTORY]] * (frames - HISTORY)))
+             for s in starts]
+    out = []
+    for start, result in zip(starts, rollout_batch(sim, seeds, frames - HISTORY)):
+        if isinstance(result, RolloutDivergedError):
+            out.append((start.world_pos[:HISTORY].astype(np.float32),
+                        start.fields["stress"][:HISTORY] if "stress" in start.fields else None))
+            continue
+        out.append((result.pred_world_pos, result.pred_fields.get("stress")))
+    return out
 
 
 def _compare(row: dict, pred: np.ndarray, truth: np.ndarray) -> dict:

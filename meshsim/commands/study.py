@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="scene seed shared by every point (default 0)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="scene override applied to every point, repeatable, e.g. --set preset=benchmark")
+    parser.add_argument("--batch", type=int, default=8,
+                        help="sweep points rolled out together as one batched graph (default 8)")
     parser.add_argument("--tolerance", type=float, default=0.2,
                         help="relative difference from the solver above which a verified answer is flagged (0.2)")
     parser.add_argument("--threads", type=int, default=0,
@@ -35,7 +37,8 @@ def run(args) -> int:
     if stray:
         raise ConfigError(f"--set {stray[0]!r}: scene overrides look like KEY=VALUE, e.g. --set preset=benchmark")
     report = run_study(args.checkpoint, args.scene, parse_sweep(args.sweep), verify=args.verify, out=args.out,
-                       overrides=tuple(args.overrides), seed=args.seed, threads=args.threads, tolerance=args.tolerance)
+                       overrides=tuple(args.overrides), seed=args.seed, threads=args.threads, tolerance=args.tolerance,
+                       batch=args.batch)
     print(format_report(report))
     print(f"wrote {args.out}/study.csv, study.png, study.json, study.h5 (meshsim view {args.out}/study.h5)")
     return 0
