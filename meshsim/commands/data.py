@@ -53,9 +53,14 @@ def register(subparsers) -> None:
     series.add_argument("--field", action="append", default=None, metavar="NEW=OLD[*SCALE]",
                         help="keep point array OLD as fields/NEW, times SCALE (repeatable; default: every "
                         "floating point array under its own name)")  # fmt: skip
-    series.add_argument("--node-type", action="append", default=None, metavar="RULE",
-                        help="ARRAY (node types), TYPE:ARRAY (non-zero nodes / cell set) or TYPE:x<=0[,y>1] "
-                        "(plane, half-space, box); repeatable, later rules win (default: array 'node_type')")  # fmt: skip
+    series.add_argument(
+        "--node-type",
+        action="append",
+        default=None,
+        metavar="RULE",
+        help="ARRAY (node types), TYPE:ARRAY (non-zero nodes / cell set) or TYPE:x<=0[,y>1] "
+        "(plane, half-space, box); repeatable, later rules win (default: array 'node_type')",
+    )
     series.add_argument("--obstacle", default=None, metavar="MESH", help="static obstacle mesh appended as "
                         "OBSTACLE nodes (same cell kind)")  # fmt: skip
     series.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -95,8 +100,10 @@ def run_import_series(args) -> int:
     print(f"imported {result['imported']} trajectories into {result['output']}")
     for row in result["trajectories"]:
         types = ", ".join(f"{k}: {v}" for k, v in row["node_types"].items())
-        print(f"  {row['id']}: {row['frames']} frames, {row['nodes']} nodes ({row['cell_type']}), dt {row['dt']:g} s, "
-              f"fields {', '.join(row['fields']) or '-'}; node types {types}")
+        print(
+            f"  {row['id']}: {row['frames']} frames, {row['nodes']} nodes ({row['cell_type']}), dt {row['dt']:g} s, "
+            f"fields {', '.join(row['fields']) or '-'}; node types {types}"
+        )
     for note in result["notes"]:
         print(f"note: {note}")
     return 0

@@ -106,8 +106,13 @@ def import_series(
                              for i, t in enumerate(trajectories)]}  # fmt: skip
 
 
-def read_series(source, dt: float | None = None, displacement: str | None = None,
-                renames: list[tuple[str, str, float]] = (), rules: list = ()) -> tuple[Trajectory, list[str]]:  # fmt: skip
+def read_series(
+    source,
+    dt: float | None = None,
+    displacement: str | None = None,
+    renames: list[tuple[str, str, float]] = (),
+    rules: list = (),
+) -> tuple[Trajectory, list[str]]:
     """One source -> (Trajectory, notes). Raises DataFormatError/ConfigError naming the source and frame."""
     seq = open_series(source)
     label, count = seq.label, len(seq.frames)
@@ -165,8 +170,15 @@ def read_series(source, dt: float | None = None, displacement: str | None = None
     skipped = [n for n, v in point_data0.items() if n not in used and v.dtype.kind != "f" and not renames]
     if skipped:
         notes.append(f"{label}: integer point array(s) {', '.join(skipped)} not kept (use --field to keep them)")
-    traj = Trajectory(cells=cells.astype(np.int32), mesh_pos=mesh_pos, node_type=node_type, world_pos=world_pos,
-                      dt=step, fields=out_fields, attrs={"source_file": str(label)[:1000], "cell_kind": kind})  # fmt: skip
+    traj = Trajectory(
+        cells=cells.astype(np.int32),
+        mesh_pos=mesh_pos,
+        node_type=node_type,
+        world_pos=world_pos,
+        dt=step,
+        fields=out_fields,
+        attrs={"source_file": str(label)[:1000], "cell_kind": kind},
+    )
     return traj, notes
 
 
@@ -179,14 +191,17 @@ def _resolve_dt(times: np.ndarray | None, dt: float | None, label: str) -> float
     steps = np.diff(times)
     if (steps <= 0).any():
         i = int(np.argmax(steps <= 0))
-        raise DataFormatError(f"{label}: time values do not increase at frame {i + 1} ({times[i]:g} -> {times[i + 1]:g})")
-    mean = float(steps.mean())
-    if not np.allclose(steps, mean, rtol=1e-4, atol=0):
-        i = int(np.argmax(~np.isclose(steps, mean, rtol=1e-4, atol=0)))
+        raise DataFormatError(
+            f"{label}: time values do not increase at frame {i + 1} ({times[i]:g} -> {times[i + 1]:g})"
+        )
+    median = float(np.median(steps))
+    if not np.allclose(steps, median, rtol=1e-4, atol=0):
+        i = int(np.argmax(~np.isclose(steps, median, rtol=1e-4, atol=0)))
         raise DataFormatError(
             f"{label}: time steps are not uniform ({times[i]:g} -> {times[i + 1]:g} at frame {i + 1}, "
-            f"median {float(np.median(steps)):g}): a frame is missing or the output interval varies"
+            f"{median:g} elsewhere): a frame is missing or the output interval varies"
         )  # fmt: skip
+    mean = float(times[-1] - times[0]) / (len(times) - 1)
     if dt is not None and not np.isclose(dt, mean, rtol=1e-4, atol=0):
         raise ConfigError(f"--dt {dt} contradicts the time values of {label} (dt = {mean:g}); drop --dt")
     return mean
@@ -282,10 +297,15 @@ def _add_obstacle(traj: Trajectory, mesh, label: str) -> Trajectory:
     world = np.concatenate([traj.world_pos, np.broadcast_to(pos, (frames, k, dim))], axis=1)
     fields = {name: np.concatenate([v, np.zeros((frames, k, *v.shape[2:]), np.float32)], axis=1)
               for name, v in traj.fields.items()}  # fmt: skip
-    return Trajectory(cells=np.concatenate([traj.cells, np.asarray(mesh.cells, np.int32) + n]),
-                      mesh_pos=np.concatenate([traj.mesh_pos, pos]),
-                      node_type=np.concatenate([traj.node_type, np.full(k, NodeType.OBSTACLE, np.int32)]),
-                      world_pos=world, dt=traj.dt, fields=fields, attrs={**traj.attrs, "obstacle_file": label})  # fmt: skip
+    return Trajectory(
+        cells=np.concatenate([traj.cells, np.asarray(mesh.cells, np.int32) + n]),
+        mesh_pos=np.concatenate([traj.mesh_pos, pos]),
+        node_type=np.concatenate([traj.node_type, np.full(k, NodeType.OBSTACLE, np.int32)]),
+        world_pos=world,
+        dt=traj.dt,
+        fields=fields,
+        attrs={**traj.attrs, "obstacle_file": label},
+    )
 
 
 def _safe_name(name: str) -> str:

@@ -135,7 +135,9 @@ def _xdmf(path: Path) -> FrameSequence:
             points, cells = reader.read_points_cells()
             steps = [reader.read_data(k) for k in range(reader.num_steps)]
     except (Exception, SystemExit) as err:
-        raise DataFormatError(f"{path}: not a readable XDMF temporal collection ({type(err).__name__}: {err})") from None
+        raise DataFormatError(
+            f"{path}: not a readable XDMF temporal collection ({type(err).__name__}: {err})"
+        ) from None
     if not steps:
         raise DataFormatError(f"{path}: the XDMF file holds no time steps")
     times = np.array([float(t) for t, _, _ in steps], np.float64)
