@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from meshsim.datasets.node_rules import NodeType, apply_rules, parse_rule
+from meshsim.datasets.node_rules import apply_rules, parse_rule
+from meshsim.datasets.schema import NodeType
 from meshsim.datasets.series_sources import FRAME_SUFFIXES, open_series
 from meshsim.datasets.trajectory import Trajectory, check_trajectory
 from meshsim.datasets.writer import TrajectoryWriter
@@ -161,12 +162,16 @@ def read_series(
                                       f"frame 0 has {list(out_fields[new].shape[1:])}")  # fmt: skip
             out_fields[new][t] = values * scale if scale != 1.0 else values
     mesh_pos, world_pos = _positions(points, disp)
+    moving = world_pos is points
     dim = 2 if not mesh_pos[:, 2].any() and not world_pos[..., 2].any() else 3
     mesh_pos = mesh_pos[:, :dim]
     world_pos = world_pos[..., :dim] if dim == 2 else world_pos
     node_type = apply_rules(rules, mesh_pos, point_data0, _cell_masks(first, num_nodes), label)
     out_fields = {_safe_name(n): (v[..., 0] if v.ndim == 3 and v.shape[2] == 1 else v) for n, v in out_fields.items()}
-    notes = [f"{label}: world_pos = points + {displacement!r}"] if disp is not None else []
+    notes = []
+    if disp is not None:
+        moved = "points, mesh_pos = points - " if moving else "points + "
+        notes.append(f"{label}: world_pos = {moved}{displacement!r}" + (" of frame 0" if "mesh" in moved else ""))
     skipped = [n for n, v in point_data0.items() if n not in used and v.dtype.kind != "f" and not renames]
     if skipped:
         notes.append(f"{label}: integer point array(s) {', '.join(skipped)} not kept (use --field to keep them)")
