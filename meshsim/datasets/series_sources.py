@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from meshsim.errors import DataFormatError
+from meshsim.mesh.io import _quiet  # meshio prints its own errors; we report one line
 
 FRAME_SUFFIXES = (".vtu", ".vtk")
 SERIES_SUFFIXES = (".pvd", ".xdmf", ".xmf", ".vtkhdf", ".hdf")
@@ -37,7 +38,8 @@ class FrameSequence:
 def open_series(source: str | os.PathLike | list) -> FrameSequence:
     """One trajectory's files: a .pvd/.xdmf/.vtkhdf path, a folder or glob of frames, or a list of frame files."""
     if isinstance(source, (list, tuple)):
-        return _frame_files([Path(p) for p in source], label=f"{source[0]} (+{len(source) - 1} files)")
+        more = f" (+{len(source) - 1} files)" if len(source) > 1 else ""
+        return _frame_files([Path(p) for p in source], label=f"{source[0]}{more}")
     text = str(source)
     if any(c in text for c in "*?["):
         files = [Path(p) for p in glob.glob(text)]
@@ -72,9 +74,11 @@ def _read_mesh(path: Path, where: str):
     if not path.is_file():
         raise DataFormatError(f"{where}: frame file {path} is missing")
     try:
-        return meshio.read(path)
-    except (Exception, SystemExit) as err:  # meshio raises many kinds for damaged files
-        raise DataFormatError(f"{where}: cannot read frame {path} ({type(err).__name__}: {err})") from None
+        with _quiet():
+            return meshio.read(path)
+    except (Exception, SystemExit) as err:  # meshio raises many kinds for damaged files, even SystemExit
+        why = "not readable as this format" if isinstance(err, SystemExit) else f"{type(err).__name__}: {err}"
+        raise DataFormatError(f"{where}: cannot read frame {path} ({why}); check the file") from None
 
 
 def _frame_files(files: list[Path], label: str) -> FrameSequence:
@@ -131,7 +135,7 @@ def _xdmf(path: Path) -> FrameSequence:
     import meshio
 
     try:
-        with meshio.xdmf.TimeSeriesReader(str(path)) as reader:
+        with _quiet(), meshio.xdmf.TimeSeriesReader(str(path)) as reader:
             points, cells = reader.read_points_cells()
             steps = [reader.read_data(k) for k in range(reader.num_steps)]
     except (Exception, SystemExit) as err:
@@ -166,7 +170,7 @@ def _vtkhdf(path: Path) -> FrameSequence:
             raise DataFormatError(f"{path}: the VTKHDF file has no /VTKHDF/Steps; it is one frame, not a time series")
         try:
             return _vtkhdf_steps(path, root)
-        except (KeyError, ValueError, IndexError) as err:
+        except (KeyError, ValueError, IndexError, TypeError, OSError) as err:
             raise DataFormatError(f"{path}: incomplete temporal VTKHDF ({err}); export it again") from None
 
 

@@ -259,3 +259,30 @@ def test_glob_and_folder_sources_and_json_through_the_real_cli(tmp_path):
     with TrajectoryFile(tmp_path / "o.h5") as f:
         np.testing.assert_array_equal(f.read("00001").world_pos, traj.world_pos)
         assert sorted(f.read("00000").fields) == ["S_Mises"]
+
+
+@pytest.mark.parametrize("suffix", [".vtu", ".vtk", ".pvd", ".xdmf", ".vtkhdf", ".txt"])
+def test_damaged_or_foreign_files_are_one_line(tmp_path, capsys, suffix):
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_bytes(np.random.default_rng(0).bytes(300))
+    assert cli.main(["data", "import-series", str(bad), "-o", str(tmp_path / "o.h5"), "--dt", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("meshsim: error: ") and str(bad) in err, err
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_truncated_vtkhdf_and_unknown_displacement(tmp_path, capsys):
+    traj = plate(2)
+    with TrajectoryWriter(tmp_path / "src.h5") as w:
+        w.write("00000", traj)
+    path = export_trajectory(tmp_path / "src.h5", "vtkhdf")[0]
+    with h5py.File(path, "r+") as f:
+        points = f["VTKHDF/Points"][: traj.num_nodes * 2]
+        del f["VTKHDF/Points"]
+        f["VTKHDF/Points"] = points
+    assert cli.main(["data", "import-series", path, "-o", str(tmp_path / "o.h5")]) == 2
+    assert "fewer points than the steps point at" in capsys.readouterr().err
+    pvd = export_trajectory(tmp_path / "src.h5", "pvd")[0]
+    assert cli.main(["data", "import-series", pvd, "-o", str(tmp_path / "o.h5"), "--displacement", "U"]) == 2
+    assert "--displacement 'U': no such point array; the file has: displacement, node_type" in capsys.readouterr().err
+    assert not (tmp_path / "o.h5").exists()
