@@ -13,8 +13,9 @@ One trajectory per source (`series_sources.open_series`). Per source:
   (`new=old`, `new=old*scale` for units); `node_type` by rules (`node_rules`), `obstacle` appends a static mesh;
 - cells: one kind per trajectory (triangle, tetra or vertex), the same in every frame.
 
-Every source is read and checked before the store is created, and all trajectories are then written in one atomic
-batch, so bad input leaves nothing behind (one DataFormatError/ConfigError line, exit code 2 on the CLI).
+Trajectories go one at a time into a private store beside `output` (one atomic batch), which is linked into place
+when every source is in: bad input leaves nothing behind (one DataFormatError/ConfigError line, exit code 2 on
+the CLI), and only one trajectory is in memory at a time.
 """
 
 from __future__ import annotations
@@ -88,23 +89,37 @@ def import_series(
     renames = [parse_field(f) for f in fields or []]
     rules = [parse_rule(r) for r in node_types or []]
     extra = _read_obstacle(obstacle) if obstacle is not None else None
-    trajectories, notes = [], []
-    for index, source in enumerate(group_sources(sources)):
-        traj, note = read_series(source, dt=dt, displacement=displacement, renames=renames, rules=rules)
-        if extra is not None:
-            traj = _add_obstacle(traj, extra, str(obstacle))
-        where = f"{output}: trajectory {index:05d}"
-        trajectories.append(check_trajectory(traj, where, rollout=False))  # all checked before any file exists
-        notes += note
+    rows, notes = [], []
     root_attrs = {"source": "time-series", "source_files": " ".join(str(s) for s in sources)[:4000]}
-    with TrajectoryWriter(output, attrs=root_attrs) as writer, writer.batch():
-        for index, traj in enumerate(trajectories):
-            writer.write(f"{index:05d}", traj)
-    return {"output": str(output), "imported": len(trajectories), "notes": sorted(set(notes)),
-            "trajectories": [{"id": f"{i:05d}", "frames": t.num_frames, "nodes": t.num_nodes, "dt": t.dt,
-                              "cell_type": t.cell_type, "fields": sorted(t.fields),
-                              "node_types": _count_types(t.node_type)}
-                             for i, t in enumerate(trajectories)]}  # fmt: skip
+    # A private store beside OUT, linked into place when every source is in: one trajectory in memory at a time,
+    # and OUT never exists half-made. A killed import leaves `.OUT.<pid>.series.tmp`; the next import to OUT
+    # removes it.
+    _remove_dead_imports(output)
+    tmp = output.parent / f".{output.name}.{os.getpid()}.series.tmp"
+    try:
+        with TrajectoryWriter(tmp, attrs=root_attrs) as writer, writer.batch():
+            for index, source in enumerate(group_sources(sources)):
+                traj, note = read_series(source, dt=dt, displacement=displacement, renames=renames, rules=rules)
+                if extra is not None:
+                    traj = _add_obstacle(traj, extra, str(obstacle))
+                traj = check_trajectory(traj, f"{source if isinstance(source, str) else source[0]}")  # name the source
+                writer.write(f"{index:05d}", traj)
+                notes += note
+                rows.append({"id": f"{index:05d}", "frames": traj.num_frames, "nodes": traj.num_nodes,
+                             "dt": traj.dt, "cell_type": traj.cell_type, "fields": sorted(traj.fields),
+                             "node_types": _count_types(np.asarray(traj.node_type))})  # fmt: skip
+        try:
+            os.link(tmp, output)  # fails if OUT appeared meanwhile: never overwrite
+        except FileExistsError:
+            raise OutputError(f"{output} appeared during the import; the import was not saved") from None
+        except OSError:  # no hard links on this file system
+            if output.exists():
+                raise OutputError(f"{output} appeared during the import; the import was not saved") from None
+            os.replace(tmp, output)
+        _fsync_folder(output.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"output": str(output), "imported": len(rows), "notes": sorted(set(notes)), "trajectories": rows}
 
 
 def read_series(
@@ -311,6 +326,27 @@ def _add_obstacle(traj: Trajectory, mesh, label: str) -> Trajectory:
         fields=fields,
         attrs={**traj.attrs, "obstacle_file": label},
     )
+
+
+def _remove_dead_imports(output: Path) -> None:
+    """Private stores of imports to `output` whose process is gone (killed) are garbage."""
+    for stale in output.parent.glob(f".{output.name}.*.series.tmp"):
+        pid = stale.name[len(output.name) + 2 :].split(".")[0]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                stale.unlink(missing_ok=True)
+            except PermissionError:
+                pass
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _safe_name(name: str) -> str:

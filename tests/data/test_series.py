@@ -286,3 +286,14 @@ def test_truncated_vtkhdf_and_unknown_displacement(tmp_path, capsys):
     assert cli.main(["data", "import-series", pvd, "-o", str(tmp_path / "o.h5"), "--displacement", "U"]) == 2
     assert "--displacement 'U': no such point array; the file has: displacement, node_type" in capsys.readouterr().err
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_private_store_of_a_killed_import_is_removed_by_the_next(tmp_path):
+    traj = plate(2)
+    for t, mesh in enumerate(meshio_frames(traj)):
+        meshio.write(tmp_path / f"p{t}.vtu", mesh)
+    stale = tmp_path / ".o.h5.999999999.series.tmp"  # no such process
+    stale.write_bytes(b"half an import")
+    import_series([str(tmp_path / "p*.vtu")], tmp_path / "o.h5", dt=0.1)
+    assert not stale.exists() and sorted(p.name for p in tmp_path.glob(".*")) == []
+    assert read_back(tmp_path / "o.h5").num_frames == FRAMES
