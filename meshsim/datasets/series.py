@@ -84,6 +84,8 @@ def import_series(
         raise OutputError(f"{output} exists; import-series writes a new store: choose another -o or remove it")
     if not output.parent.is_dir():
         raise OutputError(f"cannot write {output}: folder {output.parent} does not exist; create it first")
+    if not os.access(output.parent, os.W_OK):
+        raise OutputError(f"cannot write {output}: folder {output.parent} is not writable")
     if dt is not None and (not np.isfinite(dt) or dt <= 0):
         raise ConfigError(f"--dt must be a positive number of seconds, got {dt}")
     renames = [parse_field(f) for f in fields or []]
@@ -102,7 +104,7 @@ def import_series(
                 traj, note = read_series(source, dt=dt, displacement=displacement, renames=renames, rules=rules)
                 if extra is not None:
                     traj = _add_obstacle(traj, extra, str(obstacle))
-                traj = check_trajectory(traj, f"{source if isinstance(source, str) else source[0]}")  # name the source
+                traj = check_trajectory(traj, str(source[0] if isinstance(source, list) else source))
                 writer.write(f"{index:05d}", traj)
                 notes += note
                 rows.append({"id": f"{index:05d}", "frames": traj.num_frames, "nodes": traj.num_nodes,

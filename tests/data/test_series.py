@@ -294,6 +294,6 @@ def test_private_store_of_a_killed_import_is_removed_by_the_next(tmp_path):
         meshio.write(tmp_path / f"p{t}.vtu", mesh)
     stale = tmp_path / ".o.h5.999999999.series.tmp"  # no such process
     stale.write_bytes(b"half an import")
-    import_series([str(tmp_path / "p*.vtu")], tmp_path / "o.h5", dt=0.1)
+    import_series([tmp_path / "p*.vtu"], tmp_path / "o.h5", dt=0.1)  # paths as Path objects too
     assert not stale.exists() and sorted(p.name for p in tmp_path.glob(".*")) == []
     assert read_back(tmp_path / "o.h5").num_frames == FRAMES
