@@ -1,4 +1,5 @@
-"""HDF5 trajectory store: schema, atomic writer, validating reader, torch dataset of frame windows, importers.
+"""HDF5 trajectory store: schema, atomic writer, validating reader, torch dataset of frame windows, importers
+(TFRecord datasets; FEM time series: `import_series`).
 
     from meshsim.datasets import Trajectory, TrajectoryWriter, TrajectoryFile, FrameWindowDataset
 
@@ -8,6 +9,7 @@ The layout on disk is described in docs/data-format.md.
 from meshsim.datasets.inspect import format_summary, summarize, validate_file
 from meshsim.datasets.reader import TrajectoryFile
 from meshsim.datasets.schema import FORMAT_ROLLOUT, FORMAT_TRAJECTORIES, FORMAT_VERSION, NodeType
+from meshsim.datasets.series import import_series
 from meshsim.datasets.trajectory import Trajectory, check_trajectory
 from meshsim.datasets.writer import TrajectoryWriter
 
@@ -22,6 +24,7 @@ __all__ = [
     "TrajectoryWriter",
     "check_trajectory",
     "format_summary",
+    "import_series",
     "summarize",
     "validate_file",
 ]
