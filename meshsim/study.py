@@ -89,7 +89,11 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
     verified = set(np.linspace(0, len(values) - 1, verify).round().astype(int).tolist()) if verify else set()
     rows, rollouts = [], {}
     bar = progress(len(values), desc=f"study {name}", unit="point")
-    starts = [_first_frames(scenario, cfg, seed) for cfg in configs]
+    starts, start_seconds = [], []
+    for cfg in configs:  # the solver's first two frames: the learned rollout's inputs, part of its cost
+        t0 = time.perf_counter()
+        starts.append(_first_frames(scenario, cfg, seed))
+        start_seconds.append(time.perf_counter() - t0)
     if device == "cpu":
         set_threads(threads, nodes=len(starts[0].mesh_pos) * min(batch, len(starts)))
     learned = []
@@ -100,7 +104,7 @@ def run_study(checkpoint: str | os.PathLike, scene: str, sweep: tuple[str, list[
         share = (time.perf_counter() - t0) / len(chunk)
         learned += [(pred, stress, share) for pred, stress in answers]
     for index, (value, cfg, start, (pred, stress, seconds)) in enumerate(zip(values, configs, starts, learned)):
-        row = {name: value, "learned_seconds": seconds,
+        row = {name: value, "learned_seconds": seconds, "start_seconds": start_seconds[index],
                **_quantities(start, pred, stress, start.dt, prefix="learned_")}
         if index in verified:
             t0 = time.perf_counter()
