@@ -61,7 +61,7 @@ def test_study_on_the_demo_checkpoint(demo, tmp_path):
     out, _ = demo
     ckpt = next(p for p in (out / "hcmt" / "checkpoints" / n for n in ("best.pt", "last.pt")) if p.exists())
     proc = meshsim("study", ckpt, "impact-plate-2d", "--sweep", "ball_speed=5,8,11", "--verify", "1",
-                   "--out", tmp_path / "study")
+                   "--set", "preset=benchmark", "--out", tmp_path / "study")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "study" / "study.csv")))
     assert [float(r["ball_speed"]) for r in rows] == [5.0, 8.0, 11.0]
