@@ -79,7 +79,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", quick: bool = False, render: 
     data = out / "data"
     data.mkdir(exist_ok=True)
     made = {split: generate(SCENE, num=n, out=data / f"{split}.h5", workers=plan.workers, seed=seed + offset,
-                            overrides=SCENE_OVERRIDES, progress=True)
+                            overrides=SCENE_OVERRIDES, progress=None)
             for split, n, offset in splits}
     test = data / "test.h5"
     solver_frame_seconds = _solver_seconds_per_frame(test, made["test"], seed + 2)
