@@ -135,3 +135,18 @@ def test_displacement_input_sees_a_translated_body_that_edge_features_cannot():
         rest, moved = sim._forward(static, mesh, mesh, None, False), sim._forward(static, mesh + shift,
                                                                                   mesh + shift, None, False)
         assert (not torch.allclose(rest, moved, atol=1e-6)) == differs
+
+
+def test_threads_flag_is_validated_on_every_command_that_computes(tmp_path, capsys):
+    from meshsim.cli import main
+
+    data = _train_test.synthetic_store(tmp_path / "d.h5", num=1, frames=5)
+    (tmp_path / "c.yaml").write_text(f"train_data: [{data}]\nsteps: 2\n")
+    for argv in (["train", str(tmp_path / "c.yaml"), "--threads", "-1", "--run-dir", str(tmp_path / "r")],
+                 ["rollout", "hcmt-impact-plate-2d", str(data), "-o", str(tmp_path / "o.h5"), "--threads", "-2"],
+                 ["study", "hcmt-impact-plate-2d", "impact-plate-2d", "--sweep", "ball_speed=5", "--threads", "-3",
+                  "--out", str(tmp_path / "s")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "threads" in err[0], err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o.h5").exists()
