@@ -1,0 +1,115 @@
+"""Device-clean learned steps: no device tensor becomes numpy or a Python number inside a step.
+
+On CUDA each such conversion is a host sync, and `np.asarray` of a CUDA tensor fails outright. A CPU machine
+cannot tell a device tensor from a host one, so while a step runs every conversion is refused:
+`Tensor.__array__`, `.numpy()`, `.item()`, `.tolist()`, `float()`, `int()`. Graph building from file arrays
+(numpy in, tensors out) stays allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from meshsim.datasets.trajectory import Trajectory
+from meshsim.models import LearnedSimulator, ModelConfig
+from meshsim.rollout import rollout
+
+_spec = importlib.util.spec_from_file_location("_learned_models", Path(__file__).with_name("test_models.py"))
+_models = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_models)
+ATTRS, TINY, trajectory, windows = _models.ATTRS, _models.TINY, _models.trajectory, _models.windows
+
+GUARDED = ("__array__", "numpy", "item", "tolist", "__float__", "__int__")
+
+
+class HostConversion(AssertionError):
+    pass
+
+
+@contextlib.contextmanager
+def no_host_conversions():
+    saved = {name: getattr(torch.Tensor, name) for name in GUARDED}
+
+    def refuse(name):
+        def method(self, *args, **kwargs):
+            raise HostConversion(f"Tensor.{name} called inside a step (tensor of shape {tuple(self.shape)})")
+        return method
+
+    try:
+        for name in GUARDED:
+            setattr(torch.Tensor, name, refuse(name))
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(torch.Tensor, name, method)
+
+
+def guarded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with no_host_conversions():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def test_the_guard_refuses_each_conversion():
+    t = torch.ones(2)
+    for convert in (np.asarray, lambda x: x.numpy(), lambda x: x[0].item(), lambda x: x.tolist(),
+                    lambda x: float(x[0]), lambda x: int(x[0])):
+        with no_host_conversions(), pytest.raises(HostConversion):
+            convert(t)
+    assert float(t[0]) == 1.0 and np.asarray(t).shape == (2,)  # restored afterwards
+
+
+def _traj() -> Trajectory:
+    mesh_pos, cells, node_type, world, stress = trajectory(frames=6)
+    return Trajectory(cells=cells.astype(np.int32), mesh_pos=mesh_pos, node_type=node_type.astype(np.int32),
+                      world_pos=world, dt=0.01, fields={"stress": stress}, attrs=dict(ATTRS))
+
+
+def _sim(kind: str, device: str = "cpu") -> LearnedSimulator:
+    torch.manual_seed(0)
+    sim = LearnedSimulator(ModelConfig(kind=kind, fields=("stress",), **TINY), dim=2).to(device)
+    sim.loss(sim.collate(windows(trajectory())).to(device), accumulate_stats=True)
+    return sim.eval()
+
+
+@pytest.mark.parametrize("kind", ["hcmt", "mgn"])
+def test_rollout_steps_stay_on_the_device(kind, monkeypatch):
+    """rollout(): the per-mesh prepare and every step run under the guard."""
+    sim = _sim(kind)
+    monkeypatch.setattr(sim, "prepare", guarded(sim.prepare))
+    monkeypatch.setattr(sim, "step", guarded(sim.step))
+    result = rollout(sim, _traj(), steps=3)
+    assert result.pred_world_pos.shape[0] == 5 and np.isfinite(result.pred_world_pos).all()
+
+
+def test_study_steps_stay_on_the_device(monkeypatch):
+    from meshsim.study import _learned_rollout
+
+    sim = _sim("hcmt")
+    monkeypatch.setattr(sim, "prepare", guarded(sim.prepare))
+    monkeypatch.setattr(sim, "step", guarded(sim.step))
+    pred, stress = _learned_rollout(sim, _traj(), 5)
+    assert pred.shape[0] == 5 and stress.shape[0] == 5
+
+
+@pytest.mark.parametrize("kind", ["hcmt", "mgn"])
+def test_a_training_step_stays_on_the_device(kind):
+    """Loss, backward and optimizer step of a collated batch (graph building happens before, in the loader)."""
+    sim = _sim(kind).train()
+    batch = sim.collate(windows(trajectory()))
+    optimizer = torch.optim.Adam(sim.parameters(), lr=1e-3)
+    with no_host_conversions():
+        loss, logs = sim.loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert torch.isfinite(loss) and set(logs) >= {"loss"}
