@@ -63,9 +63,9 @@ def rollout(sim, traj, steps: int | None = None, traj_id: str = "") -> RolloutRe
     sim.eval()
     gt = torch.as_tensor(traj.world_pos[: HISTORY + steps], dtype=torch.float32, device=device)
     static = sim.prepare(
-        torch.as_tensor(traj.mesh_pos, dtype=torch.float32, device=device),
-        torch.as_tensor(traj.cells, dtype=torch.long, device=device),
-        torch.as_tensor(traj.node_type, dtype=torch.long, device=device),
+        traj.mesh_pos,  # host arrays: the static graph is built on the CPU, then moved to the device
+        traj.cells,
+        traj.node_type,
         numeric_attrs(traj.attrs),
     )
     lo, hi = _divergence_box(traj.world_pos)

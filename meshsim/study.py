@@ -135,8 +135,7 @@ def _learned_rollout(sim, start, num_frames: int):
     if (moving & held).any():
         raise ConfigError("the scene moves nodes that the model does not predict (prescribed motion); a study needs "
                           "the solver for those: use `meshsim rollout` on generated trajectories instead")
-    static = sim.prepare(torch.as_tensor(start.mesh_pos, dtype=torch.float32, device=device),
-                         torch.as_tensor(start.cells, dtype=torch.long, device=device), node_type,
+    static = sim.prepare(start.mesh_pos, start.cells, start.node_type,  # host arrays: graph built on the CPU
                          numeric_attrs(start.attrs))
     positions = [torch.as_tensor(p, dtype=torch.float32, device=device) for p in start.world_pos[:2]]
     stress = [start.fields["stress"][0], start.fields["stress"][1]] if "stress" in start.fields else None
