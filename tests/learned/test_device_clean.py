@@ -99,19 +99,19 @@ def _sim(kind: str, device: str = "cpu") -> LearnedSimulator:
 
 
 @pytest.mark.parametrize("kind", ["hcmt", "mgn"])
-def test_rollout_steps_stay_on_the_device(kind, monkeypatch):
+def test_rollout_steps_stay_on_the_device(kind, device, monkeypatch):
     """rollout(): the per-mesh prepare and every step run under the guard."""
-    sim = _sim(kind)
+    sim = _sim(kind, device)
     monkeypatch.setattr(sim, "prepare", guarded(sim.prepare))
     monkeypatch.setattr(sim, "step", guarded(sim.step))
     result = rollout(sim, _traj(), steps=3)
     assert result.pred_world_pos.shape[0] == 5 and np.isfinite(result.pred_world_pos).all()
 
 
-def test_study_steps_stay_on_the_device(monkeypatch):
+def test_study_steps_stay_on_the_device(device, monkeypatch):
     from meshsim.study import _learned_rollout
 
-    sim = _sim("hcmt")
+    sim = _sim("hcmt", device)
     monkeypatch.setattr(sim, "prepare", guarded(sim.prepare))
     monkeypatch.setattr(sim, "step", guarded(sim.step))
     pred, stress = _learned_rollout(sim, _traj(), 5)
@@ -119,10 +119,10 @@ def test_study_steps_stay_on_the_device(monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["hcmt", "mgn"])
-def test_a_training_step_stays_on_the_device(kind):
+def test_a_training_step_stays_on_the_device(kind, device):
     """Loss, backward and optimizer step of a collated batch (graph building happens before, in the loader)."""
-    sim = _sim(kind).train()
-    batch = sim.collate(windows(trajectory()))
+    sim = _sim(kind, device).train()
+    batch = sim.collate(windows(trajectory())).to(device)
     optimizer = torch.optim.Adam(sim.parameters(), lr=1e-3)
     with no_host_conversions():
         loss, logs = sim.loss(batch)
