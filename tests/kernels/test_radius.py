@@ -11,7 +11,6 @@ from meshsim.kernels import contact_pairs, radius_pairs
 from meshsim.kernels.reference import radius_pairs_reference
 
 
-
 def assert_same(pos, radius, **kw):
     got = radius_pairs(pos, radius, **kw)
     ref = radius_pairs_reference(pos.cpu(), radius, **{k: v.cpu() if v is not None else v for k, v in kw.items()})

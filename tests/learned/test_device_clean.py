@@ -15,11 +15,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import meshsim.kernels
 import numpy as np
 import pytest
 import torch
 
-import meshsim.kernels
 from meshsim.datasets.trajectory import Trajectory
 from meshsim.models import LearnedSimulator, ModelConfig
 from meshsim.rollout import rollout
