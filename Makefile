@@ -8,7 +8,7 @@ PIP_TORCH_ARGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 EXTRAS ?= dev,browser
 STAMP  := $(VENV)/.meshsim-installed
 
-.PHONY: venv demo test test-all lint bench clean browser-deps
+.PHONY: venv demo test test-all lint bench clean browser-deps check-cuda
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ test-all: $(STAMP) browser-deps
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# Every Warp module compiled to CUDA PTX (sm_75/80/90) without a GPU; exits non-zero on any codegen error.
+check-cuda: $(STAMP)
+	$(PY) tools/check_cuda.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --quick

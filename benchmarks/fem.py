@@ -108,9 +108,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     ap.add_argument("--dataset", action="store_true", help="really generate the 120-trajectory benchmark dataset")
+    ap.add_argument("--device", default=None, help="Warp device, e.g. cpu or cuda:0 (default: Warp's preferred)")
     args = ap.parse_args(argv)
     wp.config.log_level = 30
     wp.init()
+    if args.device:
+        wp.set_device(args.device)  # solvers built without a device use the preferred one
     tet_sizes = [8] if args.quick else [16, 32, 48]
     tri_sizes = [40] if args.quick else [100, 300, 600]
     steps = 20 if args.quick else 100

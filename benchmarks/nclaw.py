@@ -36,7 +36,7 @@ PLASTIC_ALPHAS = (1e-3, 1.0)
 WRONG_FAMILY = {"jelly": "fluid", "plasticine": "neo_hookean", "sand": "neo_hookean", "water": "neo_hookean"}
 
 
-def epoch_seconds(work: Path, steps: int) -> tuple[float, float]:
+def epoch_seconds(work: Path, steps: int, device: str = "cpu") -> tuple[float, float]:
     """Wall and process-CPU time of one teacher-forced NCLaw training epoch (1,000 particles, `steps` steps)."""
     from meshsim.physics.mpm_bridge import DiffMPM
     from meshsim.scenarios.mpm_generate import generate_ground_truth
@@ -47,7 +47,7 @@ def epoch_seconds(work: Path, steps: int) -> tuple[float, float]:
     gt = load_ground_truth(str(data))
     assert gt.x.shape[1] == 1000
     model = build_material_model(NCLawTrainConfig())
-    sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol)
+    sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol, device=device)
     run_epoch(sim, model, gt, 25, 1, 1e4)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
     run_epoch(sim, model, gt, 25, 1, 1e4)

@@ -40,3 +40,31 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+def _cuda_reason() -> str | None:
+    """Why CUDA tests cannot run here (None when they can): torch and Warp must both see a GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA device (torch.cuda.is_available() is False)"
+    import warp as wp
+
+    wp.config.quiet = True
+    if not wp.is_cuda_available():
+        return "torch sees CUDA but Warp does not (driver / toolkit mismatch)"
+    return None
+
+
+def devices() -> list:
+    """"cpu" and "cuda" as pytest params; cuda is skipped, with the reason, where it is missing (as Warp's tests do)."""
+    reason = _cuda_reason()
+    return ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(reason is not None, reason=reason or ""))]
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that takes a `device` argument runs on each device, unless it parametrizes `device` itself."""
+    if "device" in metafunc.fixturenames and not any(
+        "device" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")
+    ):
+        metafunc.parametrize("device", devices())

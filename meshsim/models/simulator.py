@@ -70,9 +70,10 @@ class LearnedSimulator(nn.Module):
     # ----------------------------------------------------------------------------------------------- topology
     def _static_graph(self, mesh_pos, cells, node_type, attrs: Mapping[str, Any], where: str) -> MeshGraph:
         """Everything about one mesh that does not change over time (edges, hierarchy, material)."""
-        mesh_pos = torch.as_tensor(np.asarray(mesh_pos), dtype=torch.float32)
-        cells_np = np.asarray(cells, dtype=np.int64)
-        node_type = torch.as_tensor(np.asarray(node_type), dtype=torch.int64).reshape(-1)
+        mesh_np = np.asarray(_host(mesh_pos), dtype=np.float32)  # graphs are built on the CPU, from host arrays
+        mesh_pos = torch.from_numpy(mesh_np)
+        cells_np = np.asarray(_host(cells), dtype=np.int64)
+        node_type = torch.as_tensor(node_type, dtype=torch.int64).cpu().reshape(-1)
         n = mesh_pos.shape[0]
         if mesh_pos.ndim != 2 or mesh_pos.shape[1] != self.dim:
             raise DataFormatError(
@@ -84,7 +85,7 @@ class LearnedSimulator(nn.Module):
             raise DataFormatError(f"{where}: node_type values must lie in 0..{NodeType.SIZE - 1} (meshsim NodeType)")
         if cells_np.ndim != 2 or (cells_np.size and (cells_np.min() < 0 or cells_np.max() >= n)):
             raise DataFormatError(f"{where}: cells must be [M, k] with indices in 0..{n - 1}")
-        edges, levels = self._topology(mesh_pos.numpy(), cells_np)
+        edges, levels = self._topology(mesh_np, cells_np)
         graph = MeshGraph(num_nodes=n, mesh_pos=mesh_pos, node_type=node_type, edge_index=edges)
         graph.material = self._material(attrs, n, where)
         for i, (ids, level_edges) in enumerate(levels, start=1):
@@ -117,8 +118,9 @@ class LearnedSimulator(nn.Module):
                     f"{where} has no attribute {key!r} for the material features: "
                     f"set model.material_keys to attributes it has ({', '.join(sorted(attrs)) or 'none'})"
                 )
-            values.append(float(torch.as_tensor(attrs[key]).reshape(-1)[0]))
-        return torch.tensor(values, dtype=torch.float32).expand(n, len(values)).clone()
+            values.append(torch.as_tensor(attrs[key], dtype=torch.float32).detach().cpu().reshape(-1)[0])
+        values = torch.stack(values) if values else torch.zeros(0)  # tensor ops: attrs may live on any device
+        return values.expand(n, len(values)).clone()
 
     def collate(self, samples: Sequence[Mapping[str, Any]]) -> Batch:
         """FrameWindowDataset items (windows of 3 frames: t-1, t, t+1) -> one PyG Batch."""
@@ -227,13 +229,13 @@ class LearnedSimulator(nn.Module):
         mask = self.output_mask(batch.node_type).to(pred.dtype)
         position_loss = (((pred[:, : self.dim] - target) ** 2) * mask).sum(-1).mean()
         loss = position_loss
-        logs = {"loss_position": float(position_loss.detach())}
+        logs = {"loss_position": position_loss.detach()}  # tensors: the trainer reads them back when it logs
         if cfg.fields:
             fields = self.field_normalizer(true_fields, accumulate)
             field_loss = ((pred[:, self.dim :] - fields) ** 2).sum(-1).mean()
             loss = loss + field_loss
-            logs["loss_fields"] = float(field_loss.detach())
-        logs["loss"] = float(loss.detach())
+            logs["loss_fields"] = field_loss.detach()
+        logs["loss"] = loss.detach()
         return loss, logs
 
     # ----------------------------------------------------------------------------------------------- rollout
@@ -277,6 +279,11 @@ class LearnedSimulator(nn.Module):
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+def _host(x):
+    """A tensor (on any device) as a CPU tensor numpy can read; anything else as it is."""
+    return x.detach().cpu() if isinstance(x, torch.Tensor) else x
 
 
 def load_simulator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedSimulator:

@@ -351,6 +351,10 @@ def _add_kernel(dst: wp.array(dtype=Any), src: wp.array(dtype=Any)):
     dst[t] = dst[t] + src[t]
 
 
+for _t in (wp.vec3, wp.vec4):  # declared instances (momentum+mass copies, velocity adjoints): compiled ahead of time
+    wp.overload(_add_kernel, {"dst": wp.array(dtype=_t), "src": wp.array(dtype=_t)})
+
+
 # -------------------------------------------------------------------------------------------- solver
 
 

@@ -145,7 +145,7 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
                 loss.backward()
                 optimizer.step()
             step_seconds = time.perf_counter() - step_start  # data + step, not validation
-            _collect(window, {"loss": float(loss.detach()), **{k: float(v) for k, v in (logs or {}).items()},
+            _collect(window, {"loss": loss.detach(), **(logs or {}),  # tensors, read back once per log interval
                               "seconds_per_step": step_seconds})
             if env.is_main:
                 watch.add(step_seconds)
@@ -249,7 +249,8 @@ def _collect(window: dict[str, list[float]], values: dict[str, float]) -> None:
 def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, float]:
     """Mean of each logged value over the interval and over ranks."""
     keys = sorted(window)
-    means = torch.tensor([float(np.mean(window[k])) for k in keys], dtype=torch.float64)
+    means = torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float64).cpu() for v in window[k]]).mean()
+                         for k in keys])
     if env.distributed:  # on the process group's device (nccl reduces CUDA tensors only)
         means = means.to(env.device)
         dist.all_reduce(means)

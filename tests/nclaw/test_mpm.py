@@ -125,27 +125,28 @@ class _TensorE(Corotated):
         return lame(self.tensor_log_e.exp().to(F.dtype), 0.3)
 
 
-def test_gradients_through_50_steps_match_finite_differences(cube):
+def test_gradients_through_50_steps_match_finite_differences(cube, device):
     """d loss / d (log E, v0) through 50 differentiable steps vs central differences (float32 kernels).
 
     Tolerance: 2% relative, set by float32 round-off in the finite differences; observed ~1e-3.
     """
     x, m, vol = cube
     cfg = MPMConfig(res=16, dt=1e-3, gravity=(0, -9.8, 0))
-    sim = DiffMPM(cfg, m, vol)
+    sim = DiffMPM(cfg, m, vol, device=device)
     rng = np.random.default_rng(3)
-    w = torch.as_tensor(rng.normal(size=x.shape), dtype=torch.float32)
-    spin = torch.as_tensor(np.cross([0, 0, 4.0], x - 0.5), dtype=torch.float32)
+    w = torch.as_tensor(rng.normal(size=x.shape), dtype=torch.float32, device=device)
+    spin = torch.as_tensor(np.cross([0, 0, 4.0], x - 0.5), dtype=torch.float32, device=device)
 
     def loss(log_e, speed):
         mat = _TensorE(log_e)
-        v = spin + speed * torch.tensor([1.0, 0.5, -0.5])
-        state = MPMState(torch.as_tensor(x), v, torch.zeros(len(x), 3, 3), torch.eye(3).repeat(len(x), 1, 1))
+        v = spin + speed * torch.tensor([1.0, 0.5, -0.5], device=device)
+        state = MPMState(torch.as_tensor(x, device=device), v, torch.zeros(len(x), 3, 3, device=device),
+                         torch.eye(3, device=device).repeat(len(x), 1, 1))
         xs, _ = sim.rollout(state, mat, 50, checkpoint=20)
         return (xs[-1] * w).sum() + 0.1 * (xs[25] * w).sum()
 
-    log_e = torch.tensor(np.log(3e4), dtype=torch.float64, requires_grad=True)
-    speed = torch.tensor(1.0, requires_grad=True)
+    log_e = torch.tensor(np.log(3e4), dtype=torch.float64, device=device, requires_grad=True)
+    speed = torch.tensor(1.0, device=device, requires_grad=True)
     g_e, g_s = torch.autograd.grad(loss(log_e, speed), (log_e, speed))
     with torch.no_grad():
         h = 0.02
