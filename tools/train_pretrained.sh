@@ -12,6 +12,9 @@ set -euo pipefail
 which="${1:?impact or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
 meshsim="${MESHSIM:-meshsim}"
 mkdir -p "$data" "$runs"
+generate() {  # scene file num seed: skipped when the file exists, so re-running the script resumes training
+  [ -f "$data/$2" ] || "$meshsim" generate "$1" --num "$3" --seed "$4" --out "$data/$2" preset=benchmark
+}
 train() {  # name recipe minutes-cpu minutes-wall [overrides...]
   local name="$1" recipe="$2" cpu="$3" wall="$4"; shift 4
   local resume=(); [ -f "$runs/$name/checkpoints/last.pt" ] && resume=(--resume)
@@ -21,18 +24,15 @@ train() {  # name recipe minutes-cpu minutes-wall [overrides...]
 }
 case "$which" in
   impact)
-    "$meshsim" generate impact-plate-2d --num 40 --seed 0 --out "$data/train.h5" preset=benchmark
-    "$meshsim" generate impact-plate-2d --num 8 --seed 1 --out "$data/valid.h5" preset=benchmark
-    "$meshsim" generate impact-plate-2d --num 8 --seed 2 --out "$data/test.h5" preset=benchmark
+    generate impact-plate-2d train.h5 40 0; generate impact-plate-2d valid.h5 8 1; generate impact-plate-2d test.h5 8 2
     for kind in hcmt mgn; do
       train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
         "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 &
     done
     wait ;;
   plate3d)
-    "$meshsim" generate deforming-plate-3d --num 24 --seed 0 --out "$data/train.h5" preset=benchmark
-    "$meshsim" generate deforming-plate-3d --num 4 --seed 1 --out "$data/valid.h5" preset=benchmark
-    "$meshsim" generate deforming-plate-3d --num 8 --seed 2 --out "$data/test.h5" preset=benchmark
+    generate deforming-plate-3d train.h5 24 0; generate deforming-plate-3d valid.h5 4 1
+    generate deforming-plate-3d test.h5 8 2
     train hcmt-deforming-plate-3d data/train_hcmt_deforming_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
       "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=1 ;;
   *) echo "usage: tools/train_pretrained.sh impact|plate3d DATA_DIR RUN_DIR" >&2; exit 2 ;;

@@ -243,8 +243,9 @@ class LearnedSimulator(nn.Module):
         """Per-mesh static graph (edges, hierarchy, material) on the model's device; reuse it for every step."""
         graph = self._static_graph(mesh_pos, cells, node_type, attrs or {}, "mesh")
         graph.batch = torch.zeros(graph.num_nodes, dtype=torch.int64)
-        if self.cfg.rigid_obstacles:
-            graph.rigid_group = rigid_groups(graph.edge_index, graph.node_type == NodeType.OBSTACLE)
+        if self.cfg.rigid_obstacles:  # predicted obstacle bodies only: kinematic ones come from the hint as given
+            predicted = self.output_mask(graph.node_type).any(dim=-1)
+            graph.rigid_group = rigid_groups(graph.edge_index, (graph.node_type == NodeType.OBSTACLE) & predicted)
         return graph.to(self._device())
 
     @torch.no_grad()

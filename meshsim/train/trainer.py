@@ -70,15 +70,16 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
         D.barrier(env)
         if not cfg.train_data:
             raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
+        first = FrameWindowDataset(cfg.train_data, history=1, horizon=1)[0]  # data checks before window sizes
+        dim = int(first["mesh_pos"].shape[1])
+        _check_material_keys(cfg, first, dim)
         dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=cfg.unroll_steps)
-        dim = int(dataset[0]["mesh_pos"].shape[1])
         if env.device.type == "cpu":
             set_threads(cfg.threads, nodes=int(dataset[0]["mesh_pos"].shape[0]) * cfg.batch_size,
                         processes=env.world_size)
         watch = ThroughputWatch(what="training")
         per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
         D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
-        _check_material_keys(cfg, dataset[0], dim)
 
         _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
         sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)

@@ -87,7 +87,7 @@ def test_the_training_tutorial_evaluates_on_a_split_unseen_by_training_and_selec
 
 # -- running the commands as written --------------------------------------------------------------------------
 
-TINY_SCENE = ["num_frames=4", "cells_x=8", "cells_y=2", "ball_rings=2", "duration=2e-3"]
+TINY_SCENE = ["num_frames=6", "cells_x=8", "cells_y=2", "ball_rings=2", "duration=2e-3"]
 TINY_TRAIN = ["steps=4", "warmup_steps=1", "log_interval=1", "checkpoint_interval=2", "val_interval=2",
               "val_rollouts=1", "val_steps=2", "batch_size=2", "time_limit_minutes=0", "model.latent=16",
               "model.blocks=1", "model.mlp_layers=1", "model.heads=2", "num_workers=0"]

@@ -69,10 +69,11 @@ def _wrap_step(monkeypatch, perturb):
 
 def test_non_finite_rollout_names_trajectory_and_step_and_keeps_finished_ones(good_inputs, tmp_path, capsys,
                                                                                monkeypatch, tally):
-    steps = 8  # per trajectory: the 2nd trajectory goes NaN at its step 3 (call 8 + 3)
+    steps = 8  # per trajectory, one at a time (--batch 1): the 2nd trajectory goes NaN at its step 3 (call 8 + 3)
     _wrap_step(monkeypatch, lambda n, pos: pos * float("nan") if n == steps + 3 else pos)
     out = tmp_path / "r.h5"
-    code = main(["rollout", str(good_inputs["ckpt"]), str(good_inputs["store"]), "-o", str(out), "--device", "cpu"])
+    code = main(["rollout", str(good_inputs["ckpt"]), str(good_inputs["store"]), "-o", str(out), "--device", "cpu",
+                 "--batch", "1"])
     assert_one_error_line(code, capsys.readouterr().err, "trajectory 00001", "diverged at step 3", "non-finite")
     assert _ids(out) == ["00000"]  # the finished trajectory stays, valid; nothing of the diverged one
     tally["guard.rollout_divergences_reported"] += 1
