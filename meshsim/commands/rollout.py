@@ -29,5 +29,5 @@ def run(args) -> int:
     s = rollout_file(args.checkpoint, args.data, args.output, traj_ids=ids, steps=args.steps, device=args.device,
                      force=args.force, threads=args.threads, batch=args.batch)
     print(f"rolled out {len(s['trajectories'])} trajectories x {s['steps']} steps "
-          f"({s['mean_step_seconds'] * 1e3:.2f} ms/step) -> {s['output']}")
+          f"({s['mean_step_seconds'] * 1e3:.2f} ms per trajectory and frame) -> {s['output']}")
     return 0

@@ -51,7 +51,8 @@ def _distributed_shard() -> tuple[int, int] | None:
     return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
 
 
-def _ignore_sigint() -> None:
+def ignore_sigint() -> None:
+    """Pool initializer: workers leave Ctrl-C to the parent, which stops them (no traceback from each worker)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -120,7 +121,7 @@ def generate(
             # spawn: workers start clean (no inherited Warp/torch state); kernels load from the shared cache.
             # Workers ignore Ctrl-C (a terminal sends it to the whole group): the parent alone stops, saying so in
             # one line, and terminates them; no worker prints a KeyboardInterrupt traceback.
-            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_ignore_sigint)
+            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=ignore_sigint)
             results = pool.imap_unordered(_simulate_one, jobs)
         try:
             for index, traj, seconds in results:
