@@ -15,6 +15,7 @@ step; no optimizer or RNG state) of the kind shipped here.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.resources
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def export_model(checkpoint: str | Path, out: str | Path) -> Path:
     from meshsim.train.checkpoint import read_checkpoint, save_checkpoint
 
     ckpt = read_checkpoint(resolve_checkpoint(checkpoint))
-    keep = {k: ckpt[k] for k in ("model_config", "dim", "model", "step", "best_metric", "train_config") if k in ckpt}
+    keep = {k: ckpt[k] for k in ("model_config", "dim", "model", "step", "best_metric", "train_config",
+                                  "cpu_seconds") if k in ckpt}
     save_checkpoint(Path(out), keep)
     return Path(out)
 
@@ -78,17 +80,23 @@ def check_model(name_or_path: str | Path, check: dict[str, Any]) -> dict[str, fl
     the generation seed and trajectory index, and the number of rollout steps."""
     from meshsim.metrics import evaluate_trajectory
     from meshsim.rollout import rollout, rollout_trajectory
-    from meshsim.scenarios import get_scenario, trajectory_seed
     from meshsim.train.checkpoint import load_model
 
-    scenario = get_scenario(check["scene"])
-    traj = scenario.simulate(scenario.make_config(list(check.get("overrides", []))),
-                             trajectory_seed(int(check["seed"]), int(check.get("index", 0))))
+    traj = _check_trajectory(check["scene"], tuple(check.get("overrides", [])), int(check["seed"]),
+                             int(check.get("index", 0)))
     sim, _ = load_model(name_or_path)
     result = rollout(sim, traj, int(check["steps"]))
     summary = evaluate_trajectory(rollout_trajectory(traj, result)).summary()
     return {k: summary[k] for k in ("p1", "p_all", "p_all_hold", "skill", "NORMAL_p_all", "NORMAL_p_all_hold")
             if summary.get(k) is not None}
+
+
+@functools.lru_cache(maxsize=2)  # models of one scene share their check trajectory: simulate it once
+def _check_trajectory(scene: str, overrides: tuple[str, ...], seed: int, index: int):
+    from meshsim.scenarios import get_scenario, trajectory_seed
+
+    scenario = get_scenario(scene)
+    return scenario.simulate(scenario.make_config(list(overrides)), trajectory_seed(seed, index))
 
 
 def format_models(models: dict[str, dict[str, Any]]) -> str:
