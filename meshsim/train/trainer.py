@@ -148,7 +148,7 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
             step_seconds = time.perf_counter() - step_start  # data + step, not validation
             _collect(window, {"loss": loss.detach(), **(logs or {}),  # tensors, read back once per log interval
                               "seconds_per_step": step_seconds})
-            if env.is_main:
+            if env.is_main and not warm:  # warm-up steps skip backward and unroll: ~3x faster, no baseline
                 watch.add(step_seconds)
             if env.is_main and log is None:  # columns: what the model logs, known after its first step
                 columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss", "seconds_per_step"}),
