@@ -282,9 +282,8 @@ def test_blown_up_material_is_reported_with_its_step(cube):
 def test_svd_matches_numpy_with_warp_conventions():
     """The float64 Jacobi SVD: F = U diag(sigma) V^T to 1e-13, U and V rotations, |sigma| sorted and equal to
     numpy's, sigma_3 signed like det F; on random, near-identity, repeated, inverted and near-singular F."""
+    from meshsim.kernels import svd_rotation
     from scipy.spatial.transform import Rotation
-
-    from meshsim.physics.mpm_svd import svd_rotation
 
     rng = np.random.default_rng(7)
     n = 400
