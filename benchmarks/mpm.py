@@ -24,8 +24,7 @@ import numpy as np
 import torch
 import warp as wp
 
-from meshsim.physics.mpm import MPMConfig, MPMSolver
-from meshsim.physics.mpm_bridge import DiffMPM
+from meshsim.physics.mpm import DiffMPM, MPMConfig, MPMSolver
 
 
 def _median_seconds(fn, reps: int, inner: int) -> tuple[float, float]:

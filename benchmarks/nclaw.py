@@ -38,7 +38,7 @@ WRONG_FAMILY = {"jelly": "fluid", "plasticine": "neo_hookean", "sand": "neo_hook
 
 def epoch_seconds(work: Path, steps: int, device: str = "cpu") -> tuple[float, float]:
     """Wall and process-CPU time of one teacher-forced NCLaw training epoch (1,000 particles, `steps` steps)."""
-    from meshsim.physics.mpm_bridge import DiffMPM
+    from meshsim.physics.mpm import DiffMPM
     from meshsim.scenarios.mpm_generate import generate_ground_truth
     from meshsim.train.nclaw import NCLawTrainConfig, build_material_model, load_ground_truth, run_epoch
 

@@ -62,3 +62,15 @@ def radius_pairs_reference(pos, radius, *, sender_mask=None, receiver_mask=None,
     senders, receivers = keep.nonzero(as_tuple=True)
     order = torch.argsort(receivers * max(n, 1) + senders)
     return torch.stack([senders[order], receivers[order]])
+
+
+def polar_sigma_reference(F):
+    """R (rotation of the polar decomposition F = R S) and sigma from `torch.linalg.svd`, with U and V made proper
+    rotations (sigma_3 signed like det F). Its gradient is NaN where singular values repeat (F = I)."""
+    U, S, Vh = torch.linalg.svd(F)
+    V = Vh.transpose(-1, -2)
+    ones = torch.ones_like(S[:, :2])
+    du, dv = torch.sign(torch.det(U))[:, None], torch.sign(torch.det(V))[:, None]
+    U = U * torch.cat([ones, du], 1)[:, None, :]  # last column flipped where det is -1
+    V = V * torch.cat([ones, dv], 1)[:, None, :]
+    return U @ V.transpose(-1, -2), S * torch.cat([ones, du * dv], 1)

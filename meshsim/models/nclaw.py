@@ -7,7 +7,7 @@ Structured networks (the method):
     plastic F' = F + alpha R M
 
 so tau(Q F) = Q tau(F) Q^T and plastic(Q F) = Q plastic(F) exactly (up to round-off), tau(R) = 0 and
-plastic(I) = I. The polar factor comes from `meshsim.physics.mpm_svd.polar_sigma`, whose gradient is finite at
+plastic(I) = I. The polar factor comes from `meshsim.kernels.polar_sigma`, whose gradient is finite at
 repeated singular values.
 
 Plain networks (the ablation): raw vec(F - I) input, biases, no rotation structure:
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from meshsim.errors import ConfigError
-from meshsim.physics.mpm_svd import polar_sigma
+from meshsim.kernels import polar_sigma
 
 
 def _mlp(n_in: int, widths: list[int], n_out: int, bias: bool) -> nn.Sequential:

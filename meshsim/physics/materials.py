@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from meshsim.errors import ConfigError
-from meshsim.physics.mpm_svd import polar_sigma, svd_rotation
+from meshsim.kernels import polar_sigma, svd_rotation
 
 
 def lame(E, nu):

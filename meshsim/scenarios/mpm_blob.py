@@ -93,7 +93,7 @@ class Scene:
 
 
 def _sample(body: BodyConfig, spacing: float) -> np.ndarray:
-    from meshsim.physics.mpm_sampling import sample_box, sample_mesh, sample_sphere
+    from meshsim.physics.mpm import sample_box, sample_mesh, sample_sphere
 
     if body.shape == "cube":
         return sample_box(body.center, body.size, spacing)
@@ -141,7 +141,7 @@ def scene_material(scene: Scene, laws: dict):
 
 def rollout_scene(cfg: MPMSceneConfig, scene: Scene, material, record_state: bool = False):
     """Run the scene with `material` (no gradient): frames of positions [T+1, N, 3] (+ velocity, C, F)."""
-    from meshsim.physics.mpm_bridge import DiffMPM, MPMState
+    from meshsim.physics.mpm import DiffMPM, MPMState
 
     sim = DiffMPM(cfg.mpm_config(), scene.mass, scene.vol)
     state = MPMState.at_rest(scene.x, scene.v)

@@ -43,7 +43,7 @@ def generate_ground_truth(out: str, materials: Sequence[str], overrides: Sequenc
     else:
         cfg = scene_config(None, overrides, config_path)
         configs = {"+".join(dict.fromkeys(b.material for b in cfg.bodies)): cfg}
-    from meshsim.physics.mpm_sampling import load_mesh
+    from meshsim.physics.mpm import load_mesh
     from meshsim.scenarios.mpm_blob import BUILTIN_SHAPES, mesh_path
 
     for cfg in configs.values():  # refuse unusable body meshes before the output file is created

@@ -158,7 +158,7 @@ def run_epoch(sim, model, gt: GroundTruth, seg_len: int, frame_every: int, loss_
               after_segment=None):
     """Teacher-forced pass over the trajectory; accumulates gradients segment by segment (calling
     `after_segment()` after each backward, e.g. an optimizer step). Returns the loss."""
-    from meshsim.physics.mpm_bridge import MPMState
+    from meshsim.physics.mpm import MPMState
 
     T = gt.x.shape[0] - 1  # frames to predict
     total = 0.0
@@ -214,7 +214,7 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
     """Train; returns {"epochs", "loss", "seconds_per_epoch", "checkpoint"}. Resumes from out_dir/checkpoint.pt."""
     from tqdm import tqdm
 
-    from meshsim.physics.mpm_bridge import DiffMPM
+    from meshsim.physics.mpm import DiffMPM
 
     out = Path(out_dir)
     make_folder(out)

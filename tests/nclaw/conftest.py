@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from meshsim.physics.mpm_sampling import sample_box
+from meshsim.physics.mpm import sample_box
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Analytic laws: stress-free at rest, closed forms, return maps landing on their yield surfaces."""
 
 import torch
+from meshsim.kernels import svd_rotation
 
 from meshsim.physics.materials import Corotated, DruckerPrager, Fluid, NeoHookean, VonMises, lame
-from meshsim.physics.mpm_svd import svd_rotation
 
 
 def _strained(n=200, scale=0.3, seed=0):

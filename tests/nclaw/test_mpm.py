@@ -6,10 +6,9 @@ import torch
 import warp as wp
 
 from meshsim.errors import ConfigError
-from meshsim.physics import mpm
 from meshsim.physics.materials import Corotated, lame
-from meshsim.physics.mpm import MPMConfig, MPMSolver, PlaneCollider, SphereCollider
-from meshsim.physics.mpm_bridge import DiffMPM, MPMState
+from meshsim.physics.mpm import DiffMPM, MPMConfig, MPMSolver, MPMState, PlaneCollider, SphereCollider
+from meshsim.physics.mpm import solver as mpm_solver
 
 
 def _solver(cube, **cfg):
@@ -232,13 +231,13 @@ def test_grid_adjoint_matches_finite_differences_with_colliders(kind):
     mv = _view(s.grid_mv).clone()
     g = torch.randn(mv.shape[:-1] + (3,))
     _view(s.grid_v.grad).copy_(g)
-    mpm._run(s._adjoint_launches["grid"])  # grid adjoint alone
+    mpm_solver._run(s._adjoint_launches["grid"])  # grid adjoint alone
     adj = _view(s.grid_mv.grad).double()
     direction = torch.randn_like(mv) * mv.abs()  # relative perturbation of the occupied nodes
 
     def f(q):
         _view(s.grid_mv).copy_(q)
-        mpm._run(s._launches["grid"])
+        mpm_solver._run(s._launches["grid"])
         return float((_view(s.grid_v).double() * g).sum())
 
     h = 1e-3
@@ -251,7 +250,7 @@ def test_mesh_sampling_by_winding_number(tmp_path):
     import trimesh
 
     from meshsim.errors import MeshError
-    from meshsim.physics.mpm_sampling import sample_mesh, sample_sphere
+    from meshsim.physics.mpm import sample_mesh, sample_sphere
 
     path = tmp_path / "ball.obj"
     trimesh.creation.icosphere(subdivisions=3, radius=1.0).export(path)
@@ -282,9 +281,8 @@ def test_blown_up_material_is_reported_with_its_step(cube):
 def test_svd_matches_numpy_with_warp_conventions():
     """The float64 Jacobi SVD: F = U diag(sigma) V^T to 1e-13, U and V rotations, |sigma| sorted and equal to
     numpy's, sigma_3 signed like det F; on random, near-identity, repeated, inverted and near-singular F."""
+    from meshsim.kernels import svd_rotation
     from scipy.spatial.transform import Rotation
-
-    from meshsim.physics.mpm_svd import svd_rotation
 
     rng = np.random.default_rng(7)
     n = 400
@@ -317,9 +315,9 @@ def test_threaded_step_matches_one_thread_and_repeats_exactly(monkeypatch):
     one thread's steps and backwards up to float rounding, over two steps with swap() between them; the same bits
     on every run; and the same bits when the ranges run one after another in reverse order, which any float
     accumulation shared between ranges (a scatter racing into one grid) would change."""
-    monkeypatch.setattr(mpm, "PARTICLES_PER_THREAD", 1)
-    monkeypatch.setattr(mpm, "PARTICLES_PER_THREAD_PER_NODE", 0)
-    monkeypatch.setattr(mpm, "NODES_PER_THREAD", 1)
+    monkeypatch.setattr(mpm_solver, "PARTICLES_PER_THREAD", 1)
+    monkeypatch.setattr(mpm_solver, "PARTICLES_PER_THREAD_PER_NODE", 0)
+    monkeypatch.setattr(mpm_solver, "NODES_PER_THREAD", 1)
     n = 600
     rng = np.random.default_rng(7)
     m, vol = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n) * 1e-5
@@ -349,7 +347,7 @@ def test_threaded_step_matches_one_thread_and_repeats_exactly(monkeypatch):
 
     one, three, again = run(1), run(3), run(3)
     with monkeypatch.context() as serial:
-        serial.setattr(mpm, "run_parallel", lambda tasks: [task() for task in reversed(tasks)])
+        serial.setattr(mpm_solver, "run_parallel", lambda tasks: [task() for task in reversed(tasks)])
         reversed_order = run(3)
     for a, b, c, d in zip(one, three, again, reversed_order):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * np.abs(a).max())

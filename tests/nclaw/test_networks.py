@@ -1,9 +1,9 @@
 """The structured NCLaw networks: stress-free at rest, rotation-equivariant, finite polar gradients."""
 
 import torch
+from meshsim.kernels import polar_sigma
 
 from meshsim.models.nclaw import NCLawElasticity, NCLawPlasticity, PlainElasticity
-from meshsim.physics.mpm_svd import polar_sigma
 
 
 def _nets():

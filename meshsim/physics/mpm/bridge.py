@@ -22,7 +22,9 @@ import warp as wp
 from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
 from meshsim.errors import SimulationError
-from meshsim.physics.mpm import MPMConfig, MPMSolver
+
+from .config import MPMConfig
+from .solver import MPMSolver
 
 
 @dataclass

@@ -6,7 +6,7 @@ the colliders). These kernels do each reverse pass in one sweep. The transfer ad
 forward kernels use: along the three nodes of an axis the offset x_n - x_p grows by dx, so every per-node
 quantity is a running sum, and the weight gradient (closed-form quadratic B-spline derivative:
 dw0 = f - 1.5, dw1 = -2 (f - 1), dw2 = f - 0.5) is summed one axis at a time. The grid adjoint replays a
-node's boundary conditions (`mpm._node_velocity`) and applies the transposed projections in reverse order.
+node's boundary conditions (`grid.node_velocity`) and applies the transposed projections in reverse order.
 Input grads are written (=), not accumulated, so the caller zeroes only the grid velocity grad that G2P's
 adjoint scatters into. `tests/nclaw` checks the transfer adjoints against Warp's generated ones and the grid
 adjoint against finite differences.
@@ -16,24 +16,10 @@ from __future__ import annotations
 
 import warp as wp
 
-from meshsim.physics.mpm import (
-    PAD,
-    GridConditions,
-    _cell,
-    _condition_count,
-    _condition_normal,
-    _node,
-    _node_velocity,
-    _weights,
-)
+from .grid import GridConditions, condition_count, condition_normal, node_coords, node_velocity
+from .stencil import PAD, cell, dweights, weights
 
 wp.set_module_options({"enable_backward": False})  # these kernels are adjoints already
-
-
-@wp.func
-def _dweights(fx: wp.vec3):
-    """d(weight)/d(fx) of the three nodes along each axis: rows = node 0, 1, 2."""
-    return wp.matrix_from_rows(fx - wp.vec3(1.5), -2.0 * (fx - wp.vec3(1.0)), fx - wp.vec3(0.5))
 
 
 @wp.func
@@ -103,9 +89,9 @@ def p2g_adjoint_kernel(
     # g(fx) = sum (G_n . p_n + m h_n) grad w_n - dx A^T g(m v).
     p = wp.tid()
     inv_dx = 1.0 / dx
-    b, fx = _cell(x[p], inv_dx, res)
-    w = _weights(fx)
-    dw = _dweights(fx)
+    b, fx = cell(x[p], inv_dx, res)
+    w = weights(fx)
+    dw = dweights(fx)
     m = mass[p]
     k_stress = -dt * vol[p] * 4.0 * inv_dx * inv_dx
     A = k_stress * tau[p] + m * C[p]
@@ -161,17 +147,17 @@ def grid_adjoint_kernel(
     if not (q[3] > 0.0):  # an empty node (most of them; or a NaN mass, as in the forward) has velocity 0
         adj_grid_mv[t] = wp.vec4(0.0)
         return
-    node = _node(t, side)
-    vel, mask, stopped = _node_velocity(q, node, dt, dx, res, bc)
+    node = node_coords(t, side)
+    vel, mask, stopped = node_velocity(q, node, dt, dx, res, bc)
     out = wp.vec4(0.0)
     if stopped == 0:  # a stopped node's velocity is 0 whatever its momentum
         g = adj_grid_v[t]
         if mask != wp.int64(0):  # most nodes: no condition projected them
-            count = _condition_count(bc)
+            count = condition_count(bc)
             for r in range(count):
                 s = count - 1 - r  # the projections are symmetric; applied last-first
                 if (mask >> wp.int64(s)) & wp.int64(1) != wp.int64(0):
-                    n = _condition_normal(s, node, dx, bc)
+                    n = condition_normal(s, node, dx, bc)
                     g = g - wp.dot(g, n) * n
         inv_m = 1.0 / q[3]
         mv = wp.vec3(q[0], q[1], q[2])
@@ -230,9 +216,9 @@ def g2p_adjoint_kernel(
     # g(v_n) = w_n r_n and g(fx) = sum (v_n . r_n) grad w_n - dx g_B^T vel.
     p = wp.tid()
     inv_dx = 1.0 / dx
-    b, fx = _cell(x[p], inv_dx, res)
-    w = _weights(fx)
-    dw = _dweights(fx)
+    b, fx = cell(x[p], inv_dx, res)
+    w = weights(fx)
+    dw = dweights(fx)
     bi = int(b[0]) + PAD
     bj = int(b[1]) + PAD
     bk = int(b[2]) + PAD

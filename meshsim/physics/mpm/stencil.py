@@ -1,0 +1,40 @@
+"""The quadratic B-spline stencil of a particle: its base grid node, its 3x3x3 weights and their derivatives.
+
+Base indices use floor() of a clamped position and the grid is padded by `PAD` nodes on each side, so every
+index a kernel touches is inside its array, even for particles on the domain edge or with non-finite
+positions. Shared by the transfer kernels (`transfer`) and their adjoints (`adjoint`).
+"""
+
+from __future__ import annotations
+
+import warp as wp
+
+PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x >= 0
+
+
+@wp.func
+def cell(xp: wp.vec3, inv_dx: float, res: int):
+    """Base node (floor, clamped to [-1, res-1]) and fractional offset in [0.5, 1.5] (for clamped x)."""
+    hi = float(res) - 1.0
+    g = xp * inv_dx - wp.vec3(0.5)
+    b = wp.vec3(
+        wp.floor(wp.clamp(g[0], -1.0, hi)), wp.floor(wp.clamp(g[1], -1.0, hi)), wp.floor(wp.clamp(g[2], -1.0, hi))
+    )
+    return b, xp * inv_dx - b
+
+
+@wp.func
+def weights(fx: wp.vec3):
+    """Quadratic B-spline weights of the three nodes along each axis: rows = node 0, 1, 2."""
+    w0 = 0.5 * wp.cw_mul(wp.vec3(1.5) - fx, wp.vec3(1.5) - fx)
+    d1 = fx - wp.vec3(1.0)
+    w1 = wp.vec3(0.75) - wp.cw_mul(d1, d1)
+    d2 = fx - wp.vec3(0.5)
+    w2 = 0.5 * wp.cw_mul(d2, d2)
+    return wp.matrix_from_rows(w0, w1, w2)
+
+
+@wp.func
+def dweights(fx: wp.vec3):
+    """d(weight)/d(fx) of the three nodes along each axis: rows = node 0, 1, 2."""
+    return wp.matrix_from_rows(fx - wp.vec3(1.5), -2.0 * (fx - wp.vec3(1.0)), fx - wp.vec3(0.5))

@@ -1,0 +1,121 @@
+"""The particle <-> grid transfers of MLS-MPM with APIC (quadratic B-splines, `stencil`):
+
+    P2G    grid (m v, m) += w (m_p v_p + (-dt V_p 4/dx^2 tau_p + m_p C_p) (x_i - x_p)),  grid m += w m_p
+    G2P    v_p = sum w v_i,  C_p = 4/dx^2 sum w v_i (x_i - x_p)^T,  F_p <- (I + dt C_p) F_p,  x_p += dt v_p
+
+Their hand-written adjoints are in `adjoint`; Warp's generated ones stay available (tests compare the two).
+"""
+
+from __future__ import annotations
+
+import warp as wp
+
+from .stencil import PAD, cell, weights
+
+
+@wp.kernel
+def p2g_kernel(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    C: wp.array(dtype=wp.mat33),
+    tau: wp.array(dtype=wp.mat33),
+    mass: wp.array(dtype=float),
+    vol: wp.array(dtype=float),
+    dt: float,
+    dx: float,
+    res: int,
+    grid_mv: wp.array3d(dtype=wp.vec4),
+):
+    p = wp.tid()
+    inv_dx = 1.0 / dx
+    b, fx = cell(x[p], inv_dx, res)
+    w = weights(fx)
+    m = mass[p]
+    affine = (-dt * vol[p] * 4.0 * inv_dx * inv_dx) * tau[p] + m * C[p]
+    mv = m * v[p]
+    bi = int(b[0]) + PAD
+    bj = int(b[1]) + PAD
+    bk = int(b[2]) + PAD
+    # affine (x_i - x_p) = dx (i a0 + j a1 + k a2) - affine fx dx with a_c the columns of affine: built up
+    # one axis per loop level by adding a_c, so the innermost body is a few adds (same sum, fewer flops).
+    a0 = dx * wp.vec3(affine[0, 0], affine[1, 0], affine[2, 0])
+    a1 = dx * wp.vec3(affine[0, 1], affine[1, 1], affine[2, 1])
+    a2 = dx * wp.vec3(affine[0, 2], affine[1, 2], affine[2, 2])
+    qi = mv - affine * (fx * dx)
+    for i in range(3):
+        qij = qi
+        for j in range(3):
+            wij = w[i, 0] * w[j, 1]
+            qk = qij
+            for k in range(3):
+                weight = wij * w[k, 2]
+                q = weight * qk
+                wp.atomic_add(grid_mv, bi + i, bj + j, bk + k, wp.vec4(q[0], q[1], q[2], weight * m))
+                qk = qk + a2
+            qij = qij + a1
+        qi = qi + a0
+
+
+@wp.func
+def _gather_line(grid_v: wp.array3d(dtype=wp.vec3), i: int, j: int, k: int, wz: wp.vec3):
+    """sum_k w_k v and sum_k k w_k v over the nodes (i, j, k..k+2)."""
+    g1 = wz[1] * grid_v[i, j, k + 1]
+    g2 = wz[2] * grid_v[i, j, k + 2]
+    return wz[0] * grid_v[i, j, k] + g1 + g2, g1 + 2.0 * g2
+
+
+@wp.func
+def _gather_plane(grid_v: wp.array3d(dtype=wp.vec3), i: int, j: int, k: int, wy: wp.vec3, wz: wp.vec3):
+    """sum w v, sum j w v and sum k w v over the 3x3 nodes (i, j..j+2, k..k+2), j and k counted from 0."""
+    s0, t0 = _gather_line(grid_v, i, j, k, wz)
+    s1, t1 = _gather_line(grid_v, i, j + 1, k, wz)
+    s2, t2 = _gather_line(grid_v, i, j + 2, k, wz)
+    u1 = wy[1] * s1
+    u2 = wy[2] * s2
+    return wy[0] * s0 + u1 + u2, u1 + 2.0 * u2, wy[0] * t0 + wy[1] * t1 + wy[2] * t2
+
+
+@wp.kernel
+def g2p_kernel(
+    x: wp.array(dtype=wp.vec3),
+    F: wp.array(dtype=wp.mat33),
+    grid_v: wp.array3d(dtype=wp.vec3),
+    dt: float,
+    dx: float,
+    res: int,
+    clip_lo: float,
+    clip_hi: float,
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
+    C_out: wp.array(dtype=wp.mat33),
+    F_out: wp.array(dtype=wp.mat33),
+):
+    p = wp.tid()
+    inv_dx = 1.0 / dx
+    b, fx = cell(x[p], inv_dx, res)
+    w = weights(fx)
+    bi = int(b[0]) + PAD
+    bj = int(b[1]) + PAD
+    bk = int(b[2]) + PAD
+    # sum_n w_n v_n (x_n - x_p)^T = dx (sum_n w_n v_n (i, j, k)^T - vel fx^T), summed axis by axis; the
+    # sums weighted by i, j or k (0, 1, 2) are written out so that no flop multiplies by 0 or 1.
+    wy = wp.vec3(w[0, 1], w[1, 1], w[2, 1])
+    wz = wp.vec3(w[0, 2], w[1, 2], w[2, 2])
+    s0, sj0, sk0 = _gather_plane(grid_v, bi, bj, bk, wy, wz)
+    s1, sj1, sk1 = _gather_plane(grid_v, bi + 1, bj, bk, wy, wz)
+    s2, sj2, sk2 = _gather_plane(grid_v, bi + 2, bj, bk, wy, wz)
+    u1 = w[1, 0] * s1
+    u2 = w[2, 0] * s2
+    vel = w[0, 0] * s0 + u1 + u2
+    c0 = u1 + 2.0 * u2
+    c1 = w[0, 0] * sj0 + w[1, 0] * sj1 + w[2, 0] * sj2
+    c2 = w[0, 0] * sk0 + w[1, 0] * sk1 + w[2, 0] * sk2
+    Bm = dx * (wp.matrix_from_cols(c0, c1, c2) - wp.outer(vel, fx))
+    Cp = (4.0 * inv_dx * inv_dx) * Bm
+    C_out[p] = Cp
+    v_out[p] = vel
+    F_out[p] = (wp.identity(n=3, dtype=float) + dt * Cp) * F[p]
+    xn = x[p] + dt * vel
+    x_out[p] = wp.vec3(
+        wp.clamp(xn[0], clip_lo, clip_hi), wp.clamp(xn[1], clip_lo, clip_hi), wp.clamp(xn[2], clip_lo, clip_hi)
+    )
