@@ -27,7 +27,6 @@ from meshsim.graph import (
     MeshGraph,
     Normalizer,
     add_training_noise,
-    cells_to_edges,
     contact_edges,
     integrate,
     mesh_edge_features,
@@ -39,6 +38,7 @@ from meshsim.graph import (
 from meshsim.graph.edges import edge_offsets
 from meshsim.graph.rigid import project_rigid, rigid_groups
 from meshsim.mesh.hierarchy import cached_hierarchy, mesh_key
+from meshsim.mesh.topology import edges_from_cells
 from meshsim.models.config import ModelConfig
 from meshsim.models.hcmt import HCMT
 from meshsim.models.mgn import MeshGraphNet
@@ -97,7 +97,7 @@ class LearnedSimulator(nn.Module):
         cfg = self.cfg
         key = mesh_key(mesh_pos, cells, cfg.kind, cfg.levels, cfg.min_level_nodes, cfg.level_edge_factor)
         if key not in self._topology_cache:
-            edges = cells_to_edges(cells)
+            edges = torch.from_numpy(edges_from_cells(cells))
             levels = []
             if cfg.kind == "hcmt":
                 hierarchy = cached_hierarchy(mesh_pos, cells, edges.numpy(), cfg.levels,
