@@ -39,6 +39,7 @@ import numpy as np
 
 from meshsim.datasets.schema import NodeType
 from meshsim.errors import ConfigError
+from meshsim.outputs import atomic_path, write_atomic
 from meshsim.threads import choose_threads, set_threads
 
 QUANTITIES = ("peak_von_mises", "peak_displacement", "contact_duration")
@@ -237,14 +238,11 @@ def _write_outputs(out: Path, report: dict, rollouts: dict) -> None:
     from meshsim.datasets import TrajectoryWriter
 
     columns = list(dict.fromkeys(k for row in report["points"] for k in row))
-    tmp = out / ".study.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(out / "study.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(report["points"])
-    os.replace(tmp, out / "study.csv")
-    (out / ".study.json.tmp").write_text(json.dumps(report, indent=1))
-    os.replace(out / ".study.json.tmp", out / "study.json")
+    write_atomic(out / "study.json", json.dumps(report, indent=1))
     _plot(report, out / "study.png")
     h5 = out / "study.h5"
     if h5.exists():
@@ -276,10 +274,11 @@ def _plot(report: dict, path: Path) -> None:
         ax.legend()
     fig.suptitle(f"{report['scene']}: sweep of {name}")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def format_report(report: dict) -> str:

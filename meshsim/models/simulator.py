@@ -12,7 +12,6 @@ Normalizers are buffers, so `state_dict()` carries their statistics into checkpo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +19,8 @@ import torch
 from torch import nn
 from torch_geometric.data import Batch
 
-from meshsim.config import from_dict
 from meshsim.datasets.schema import NodeType
-from meshsim.errors import CheckpointError, DataFormatError
+from meshsim.errors import DataFormatError
 from meshsim.graph import (
     MeshGraph,
     Normalizer,
@@ -286,26 +284,3 @@ def _host(x):
     """A tensor (on any device) as a CPU tensor numpy can read; anything else as it is."""
     return x.detach().cpu() if isinstance(x, torch.Tensor) else x
 
-
-def load_simulator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedSimulator:
-    """Rebuild a LearnedSimulator (weights and normalizer statistics) from a meshsim.train checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found: pass a file written by `meshsim train`")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # unpickling refused or corrupt file
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}): it is corrupt or "
-                              "not a meshsim checkpoint") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "meshsim.checkpoint":
-        raise CheckpointError(f"{path} is not a meshsim checkpoint (format key missing): pass a training checkpoint")
-    if ckpt.get("version") != 1:
-        raise CheckpointError(f"checkpoint {path} has version {ckpt.get('version')}, this meshsim reads version 1")
-    cfg = from_dict(ModelConfig, ckpt["model_config"], where=f"{path}:model_config")
-    sim = LearnedSimulator(cfg, int(ckpt["dim"]))
-    try:
-        sim.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"checkpoint {path} does not match its model_config ({first})") from None
-    return sim.to(map_location).eval()

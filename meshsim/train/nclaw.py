@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ import torch
 from meshsim import __version__
 from meshsim.config import from_dict, to_dict
 from meshsim.errors import CheckpointError, ConfigError, DataFormatError
+from meshsim.models.checkpoint import read_nclaw_checkpoint as load_checkpoint
+from meshsim.models.checkpoint import write_checkpoint
 from meshsim.outputs import make_folder
 
 CHECKPOINT = "checkpoint.pt"
@@ -179,25 +180,6 @@ def run_epoch(sim, model, gt: GroundTruth, seg_len: int, frame_every: int, loss_
     return total
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found: train one with `meshsim nclaw train`")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt file or pickled code
-        raise CheckpointError(f"checkpoint {path} cannot be loaded safely ({type(err).__name__}): retrain it") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "nclaw":
-        raise CheckpointError(f"{path} is not an NCLaw checkpoint: pass one written by `meshsim nclaw train`")
-    return ckpt
-
-
 def model_from_checkpoint(ckpt: dict):
     cfg = from_dict(NCLawTrainConfig, ckpt["config"], where="checkpoint config")
     model = build_material_model(cfg)
@@ -269,9 +251,10 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
             if new:
                 writer.writeheader()
             writer.writerow(row)
-        _save_atomic({"kind": "nclaw", "version": __version__, "config": to_dict(cfg), "material": gt.material,
-                      "scene_config": to_dict(gt.scene), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history}, ckpt_path)
+        write_checkpoint(ckpt_path, {
+            "kind": "nclaw", "version": __version__, "config": to_dict(cfg), "material": gt.material,
+            "scene_config": to_dict(gt.scene), "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history})
         bar.set_postfix(loss=f"{loss:.3e}", seg=seg)
     bar.close()
     last = history[-1] if history else {"loss": float("nan"), "seconds": 0.0}
