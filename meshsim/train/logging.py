@@ -1,8 +1,9 @@
 """Run logs: `metrics.csv` (always) and TensorBoard (optional); the progress bar is meshsim.progress.
 
-metrics.csv has one row per logged step with a fixed set of columns chosen at the first row; later keys that
-were not in the header are dropped (validation columns are declared up front by the trainer). On resume, rows
-after the checkpoint's step are removed, so the file matches an uninterrupted run.
+metrics.csv has one row per logged step (or epoch: `key`) with a fixed set of columns chosen at the first row;
+later keys that were not in the header are dropped (validation columns are declared up front by the trainer). On
+resume, rows after the checkpoint's step are removed, so the file matches an uninterrupted run. The one writer of
+metrics.csv for the learned-simulator trainer and NCLaw fitting.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from meshsim.outputs import write_atomic
 
 
 class MetricsLog:
-    def __init__(self, path: Path, columns: list[str], resume_step: int | None = None, tensorboard_dir=None):
+    def __init__(self, path: Path, columns: list[str], resume_step: int | None = None, tensorboard_dir=None,
+                 key: str = "step"):
         self.path = Path(path)
-        self.columns = ["step", *[c for c in columns if c != "step"]]
+        self.columns = [key, *[c for c in columns if c != key]]
         if resume_step is not None and self.path.is_file():
             self._truncate_after(resume_step)
         else:
