@@ -158,15 +158,15 @@ def _first_frames(scenario, cfg, seed: int):
 
 
 def _learned_rollouts(sim, starts: list, num_frames: list[int]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """Learned rollouts of several points at once (meshsim.rollout.rollout_batch), each from its solver's first
-    two frames: (positions [T, N, d], stress [T, N] or None). A point that diverges keeps only its two solver
-    frames (the CSV's learned_frames says 2)."""
+    """Learned rollouts of several points at once (meshsim.models.rollout_loop.rollout_batch), each from its
+    solver's first two frames: (positions [T, N, d], stress [T, N] or None). A point that diverges keeps only its
+    two solver frames (the CSV's learned_frames says 2)."""
     import dataclasses
 
     import torch
 
     from meshsim.errors import RolloutDivergedError
-    from meshsim.rollout import HISTORY, rollout_batch
+    from meshsim.models.rollout_loop import HISTORY, rollout_batch
 
     for start in starts:
         node_type = torch.as_tensor(start.node_type, dtype=torch.long)
@@ -194,7 +194,7 @@ def _learned_rollouts(sim, starts: list, num_frames: list[int]) -> list[tuple[np
 def _compare(row: dict, pred: np.ndarray, truth: np.ndarray) -> dict:
     """Relative difference of each learned quantity from the solver's, and position RMSE beside holding still."""
     from meshsim.metrics import rmse_per_step, skill, trivial_predictions
-    from meshsim.rollout import HISTORY
+    from meshsim.models.rollout_loop import HISTORY
 
     out = {}
     for q in QUANTITIES:
@@ -211,7 +211,7 @@ def _compare(row: dict, pred: np.ndarray, truth: np.ndarray) -> dict:
 def _quantities(traj, world_pos: np.ndarray, stress, dt: float, prefix: str) -> dict:
     """Quantities of interest over the predicted frames (from the rollout's third frame on)."""
     from meshsim.metrics import contact_frames
-    from meshsim.rollout import HISTORY
+    from meshsim.models.rollout_loop import HISTORY
 
     node_type = np.asarray(traj.node_type)
     obstacle = node_type == NodeType.OBSTACLE

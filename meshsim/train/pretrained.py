@@ -79,7 +79,7 @@ def check_model(name_or_path: str | Path, check: dict[str, Any]) -> dict[str, fl
     registry entry records under `check`, and its test compares with): `check` holds the scene, its overrides,
     the generation seed and trajectory index, and the number of rollout steps."""
     from meshsim.metrics import evaluate_trajectory
-    from meshsim.rollout import rollout, rollout_trajectory
+    from meshsim.models.rollout_loop import rollout, rollout_trajectory
     from meshsim.train.checkpoint import load_model
 
     traj = _check_trajectory(check["scene"], tuple(check.get("overrides", [])), int(check["seed"]),
