@@ -1,13 +1,12 @@
-"""Training checkpoints: the file format and its reader/writer are `meshsim.models.checkpoint` (re-exported here);
-this module adds what training keeps beside the weights (RNG state, replica digests) and `load_model`, which
-also accepts the name of a shipped model.
+"""Training checkpoints: the file format and its reader/writer are `meshsim.models.checkpoint`, and `load_model`
+(a checkpoint file or a shipped model's name) is `meshsim.train.pretrained`; both are re-exported here. This
+module adds what training keeps beside the weights: RNG state and replica digests.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,17 +19,8 @@ from meshsim.models.checkpoint import (  # noqa: F401  (re-exported: the names t
     package_versions,
     read_checkpoint,
     save_checkpoint,
-    simulator_from_checkpoint,
 )
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu"):
-    """(LearnedSimulator in eval mode, checkpoint dict) from a checkpoint file or a shipped model's name."""
-    from meshsim.train.pretrained import resolve_checkpoint
-
-    path = resolve_checkpoint(path)  # a file, or the name of a shipped model
-    ckpt = read_checkpoint(path)
-    return simulator_from_checkpoint(ckpt, path).to(device), ckpt
+from meshsim.train.pretrained import load_model  # noqa: F401  (re-exported)
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
