@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from meshsim.errors import DataFormatError, OutputError
+from meshsim.outputs import atomic_path, write_atomic
 
 SCALE = 1e3  # HCMT reports RMSE x1e-3, i.e. the number printed is RMSE * 1e3
 FIELD_SCALES = {"stress": 1e-6}  # Pa -> MPa; other fields keep SCALE
@@ -310,19 +310,16 @@ def plot_curves(per_traj: list[TrajectoryMetrics], path: Path) -> None:
         ax.set_title(title)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(buf, dpi=110)
+        with atomic_path(path) as buf:
+            fig.savefig(buf, dpi=110)
     except OSError as err:
         raise OutputError(f"cannot write plot {path} ({err.strerror}): choose a writable folder") from None
     finally:
         plt.close(fig)
-    os.replace(buf, path)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     if not path.parent.is_dir():
         raise OutputError(f"folder {path.parent} does not exist: create it or choose another output path")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, data)

@@ -1,12 +1,17 @@
-"""Where outputs go: every command that writes a file creates the folder that holds it.
+"""Where outputs go and how they are written.
 
 One rule for generate, import, rollout, train, study, nclaw, render, export and mesh writes: the folder of an
 output path (and its parents) is made when it is missing; an OutputError names the path when it cannot be.
+Files are written atomically through `atomic_path` (a temporary name beside the file, then a rename), so a
+reader never sees half a file. (The HDF5 trajectory store has its own transaction: meshsim.datasets.writer.)
 """
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from meshsim.errors import OutputError
@@ -30,3 +35,30 @@ def make_folder(folder: str | os.PathLike, for_path: str | os.PathLike | None = 
     if not os.access(folder, os.W_OK):
         raise OutputError(f"{what}folder {folder} is not writable; choose another path")
     return folder
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, unique: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; it replaces `path` when the block ends without error and
+    is removed when the block raises. The name keeps `path`'s suffix (writers that pick a format from it work).
+
+    The temporary name is fixed (`.NAME.tmp.SUFFIX`), so the next write of the same file replaces what a killed
+    process left; `unique=True` makes it unique per call, for files several processes may write at once.
+    """
+    path = Path(path)
+    tag = f".{os.getpid()}.{uuid.uuid4().hex[:8]}" if unique else ""
+    tmp = path.with_name(f".{path.name}{tag}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes, *, unique: bool = False) -> None:
+    """Write text or bytes to `path` atomically (see `atomic_path`)."""
+    with atomic_path(path, unique=unique) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)

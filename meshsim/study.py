@@ -39,6 +39,7 @@ import numpy as np
 
 from meshsim.datasets.schema import NodeType
 from meshsim.errors import ConfigError
+from meshsim.outputs import atomic_path, write_atomic
 from meshsim.threads import choose_threads, set_threads
 
 QUANTITIES = ("peak_von_mises", "peak_displacement", "contact_duration")
@@ -157,15 +158,15 @@ def _first_frames(scenario, cfg, seed: int):
 
 
 def _learned_rollouts(sim, starts: list, num_frames: list[int]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """Learned rollouts of several points at once (meshsim.rollout.rollout_batch), each from its solver's first
-    two frames: (positions [T, N, d], stress [T, N] or None). A point that diverges keeps only its two solver
-    frames (the CSV's learned_frames says 2)."""
+    """Learned rollouts of several points at once (meshsim.models.rollout_loop.rollout_batch), each from its
+    solver's first two frames: (positions [T, N, d], stress [T, N] or None). A point that diverges keeps only its
+    two solver frames (the CSV's learned_frames says 2)."""
     import dataclasses
 
     import torch
 
     from meshsim.errors import RolloutDivergedError
-    from meshsim.rollout import HISTORY, rollout_batch
+    from meshsim.models.rollout_loop import HISTORY, rollout_batch
 
     for start in starts:
         node_type = torch.as_tensor(start.node_type, dtype=torch.long)
@@ -193,7 +194,7 @@ def _learned_rollouts(sim, starts: list, num_frames: list[int]) -> list[tuple[np
 def _compare(row: dict, pred: np.ndarray, truth: np.ndarray) -> dict:
     """Relative difference of each learned quantity from the solver's, and position RMSE beside holding still."""
     from meshsim.metrics import rmse_per_step, skill, trivial_predictions
-    from meshsim.rollout import HISTORY
+    from meshsim.models.rollout_loop import HISTORY
 
     out = {}
     for q in QUANTITIES:
@@ -210,7 +211,7 @@ def _compare(row: dict, pred: np.ndarray, truth: np.ndarray) -> dict:
 def _quantities(traj, world_pos: np.ndarray, stress, dt: float, prefix: str) -> dict:
     """Quantities of interest over the predicted frames (from the rollout's third frame on)."""
     from meshsim.metrics import contact_frames
-    from meshsim.rollout import HISTORY
+    from meshsim.models.rollout_loop import HISTORY
 
     node_type = np.asarray(traj.node_type)
     obstacle = node_type == NodeType.OBSTACLE
@@ -237,14 +238,11 @@ def _write_outputs(out: Path, report: dict, rollouts: dict) -> None:
     from meshsim.datasets import TrajectoryWriter
 
     columns = list(dict.fromkeys(k for row in report["points"] for k in row))
-    tmp = out / ".study.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(out / "study.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(report["points"])
-    os.replace(tmp, out / "study.csv")
-    (out / ".study.json.tmp").write_text(json.dumps(report, indent=1))
-    os.replace(out / ".study.json.tmp", out / "study.json")
+    write_atomic(out / "study.json", json.dumps(report, indent=1))
     _plot(report, out / "study.png")
     h5 = out / "study.h5"
     if h5.exists():
@@ -276,10 +274,11 @@ def _plot(report: dict, path: Path) -> None:
         ax.legend()
     fig.suptitle(f"{report['scene']}: sweep of {name}")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def format_report(report: dict) -> str:

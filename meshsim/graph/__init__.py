@@ -3,7 +3,6 @@
 from meshsim.graph.attention import edge_attention, edge_attention_reference
 from meshsim.graph.batch import MeshGraph
 from meshsim.graph.edges import (
-    cells_to_edges,
     contact_edges,
     edge_offsets,
     mesh_edge_features,
@@ -18,7 +17,6 @@ __all__ = [
     "MeshGraph",
     "Normalizer",
     "add_training_noise",
-    "cells_to_edges",
     "contact_edges",
     "edge_attention",
     "edge_attention_reference",

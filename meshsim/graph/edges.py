@@ -1,4 +1,5 @@
-"""Edge sets of the mesh graph: mesh edges from cells, HCMT contact edges, MGN world edges, their features.
+"""Edge sets of the mesh graph: HCMT contact edges, MGN world edges, their features (mesh edges come from
+`meshsim.mesh.edges_from_cells`).
 
 Convention everywhere: `edge_index [2, E]` holds (senders, receivers); messages flow sender -> receiver and
 edge offsets are `x[sender] - x[receiver]`.
@@ -6,26 +7,9 @@ edge offsets are `x[sender] - x[receiver]`.
 
 from __future__ import annotations
 
-import itertools
-
-import numpy as np
 import torch
 
 from meshsim.datasets.schema import NodeType
-
-
-def cells_to_edges(cells: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Unique two-way edges of triangle/tetra cells, sorted by (sender, receiver): [2, E] int64."""
-    cells = torch.as_tensor(np.asarray(cells), dtype=torch.int64)
-    k = cells.shape[1]
-    if k < 2:
-        return torch.empty(2, 0, dtype=torch.int64)
-    pairs = torch.cat([cells[:, [a, b]] for a, b in itertools.combinations(range(k), 2)])
-    pairs = torch.cat([pairs, pairs.flip(1)])
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    n = int(cells.max()) + 1 if cells.numel() else 0
-    key = torch.unique(pairs[:, 0] * n + pairs[:, 1])  # packed int64 keys: unique and sorted in one pass
-    return torch.stack([key // n, key % n])
 
 
 def edge_offsets(pos: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import Delaunay, QhullError
 
 from meshsim.errors import MeshError
+from meshsim.outputs import atomic_path
 
 _MEMORY_CACHE: OrderedDict[str, Hierarchy] = OrderedDict()
 _MEMORY_CACHE_SIZE = 256
@@ -206,10 +205,8 @@ def _save(hierarchy: Hierarchy, path: Path) -> None:
     arrays = {"num_levels": np.array(len(hierarchy.levels))}
     for i, level in enumerate(hierarchy.levels):
         arrays[f"ids{i}"], arrays[f"edges{i}"] = level.ids, level.edges
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_path(path, unique=True) as tmp, open(tmp, "wb") as f:  # DataLoader workers may race to write it
         np.savez(f, **arrays)
-    os.replace(tmp, path)
 
 
 def batch_levels(hierarchies: list[Hierarchy], depth: int) -> list[Level]:

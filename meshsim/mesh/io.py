@@ -17,7 +17,7 @@ import numpy as np
 
 from meshsim.errors import MeshError, OutputError
 from meshsim.mesh.mesh import Mesh
-from meshsim.outputs import output_folder
+from meshsim.outputs import atomic_path, output_folder
 
 SURFACE_FORMATS = {".obj", ".stl", ".ply", ".off", ".glb", ".gltf"}
 _TRIMESH_ONLY = {".glb", ".gltf", ".3mf", ".dae"}
@@ -115,17 +115,13 @@ def write_mesh(mesh: Mesh, path: str | os.PathLike, file_format: str | None = No
     data = to_meshio(mesh)
     if suffix in SURFACE_FORMATS:
         data.points = _as_3d(mesh.points)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    if suffix == ".msh" and file_format is None:
+        file_format = "gmsh22"  # the ASCII version every tool reads
     try:
-        if suffix == ".msh" and file_format is None:
-            file_format = "gmsh22"  # the ASCII version every tool reads
-        with _quiet():
+        with atomic_path(path, unique=True) as tmp, _quiet():
             meshio.write(tmp, data, file_format=file_format)
-        os.replace(tmp, path)
     except (OSError, KeyError, ValueError) as err:
         raise OutputError(f"cannot write {path}: {_first_line(err)}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_trimesh(path: Path) -> tuple[Mesh, dict[str, int]]:

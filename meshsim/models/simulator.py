@@ -12,7 +12,6 @@ Normalizers are buffers, so `state_dict()` carries their statistics into checkpo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,14 +19,12 @@ import torch
 from torch import nn
 from torch_geometric.data import Batch
 
-from meshsim.config import from_dict
 from meshsim.datasets.schema import NodeType
-from meshsim.errors import CheckpointError, DataFormatError
+from meshsim.errors import DataFormatError
 from meshsim.graph import (
     MeshGraph,
     Normalizer,
     add_training_noise,
-    cells_to_edges,
     contact_edges,
     integrate,
     mesh_edge_features,
@@ -39,6 +36,7 @@ from meshsim.graph import (
 from meshsim.graph.edges import edge_offsets
 from meshsim.graph.rigid import project_rigid, rigid_groups
 from meshsim.mesh.hierarchy import cached_hierarchy, mesh_key
+from meshsim.mesh.topology import edges_from_cells
 from meshsim.models.config import ModelConfig
 from meshsim.models.hcmt import HCMT
 from meshsim.models.mgn import MeshGraphNet
@@ -97,7 +95,7 @@ class LearnedSimulator(nn.Module):
         cfg = self.cfg
         key = mesh_key(mesh_pos, cells, cfg.kind, cfg.levels, cfg.min_level_nodes, cfg.level_edge_factor)
         if key not in self._topology_cache:
-            edges = cells_to_edges(cells)
+            edges = torch.from_numpy(edges_from_cells(cells))
             levels = []
             if cfg.kind == "hcmt":
                 hierarchy = cached_hierarchy(mesh_pos, cells, edges.numpy(), cfg.levels,
@@ -286,26 +284,3 @@ def _host(x):
     """A tensor (on any device) as a CPU tensor numpy can read; anything else as it is."""
     return x.detach().cpu() if isinstance(x, torch.Tensor) else x
 
-
-def load_simulator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedSimulator:
-    """Rebuild a LearnedSimulator (weights and normalizer statistics) from a meshsim.train checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found: pass a file written by `meshsim train`")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # unpickling refused or corrupt file
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}): it is corrupt or "
-                              "not a meshsim checkpoint") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "meshsim.checkpoint":
-        raise CheckpointError(f"{path} is not a meshsim checkpoint (format key missing): pass a training checkpoint")
-    if ckpt.get("version") != 1:
-        raise CheckpointError(f"checkpoint {path} has version {ckpt.get('version')}, this meshsim reads version 1")
-    cfg = from_dict(ModelConfig, ckpt["model_config"], where=f"{path}:model_config")
-    sim = LearnedSimulator(cfg, int(ckpt["dim"]))
-    try:
-        sim.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"checkpoint {path} does not match its model_config ({first})") from None
-    return sim.to(map_location).eval()

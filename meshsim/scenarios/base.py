@@ -49,9 +49,7 @@ class Scenario:
 
 
 def _scenario_modules():
-    from meshsim import scenarios
-
-    for info in pkgutil.iter_modules(scenarios.__path__):
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):  # this package's folder
         if not info.name.startswith("_") and info.name not in ("base", "generation"):
             yield info.name
 

@@ -1,27 +1,30 @@
 """Run logs: `metrics.csv` (always) and TensorBoard (optional); the progress bar is meshsim.progress.
 
-metrics.csv has one row per logged step with a fixed set of columns chosen at the first row; later keys that
-were not in the header are dropped (validation columns are declared up front by the trainer). On resume, rows
-after the checkpoint's step are removed, so the file matches an uninterrupted run.
+metrics.csv has one row per logged step (or epoch: `key`) with a fixed set of columns chosen at the first row;
+later keys that were not in the header are dropped (validation columns are declared up front by the trainer). On
+resume, rows after the checkpoint's step are removed, so the file matches an uninterrupted run. The one writer of
+metrics.csv for the learned-simulator trainer and NCLaw fitting.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import os
 import sys
 from pathlib import Path
 
+from meshsim.outputs import write_atomic
+
 
 class MetricsLog:
-    def __init__(self, path: Path, columns: list[str], resume_step: int | None = None, tensorboard_dir=None):
+    def __init__(self, path: Path, columns: list[str], resume_step: int | None = None, tensorboard_dir=None,
+                 key: str = "step"):
         self.path = Path(path)
-        self.columns = ["step", *[c for c in columns if c != "step"]]
+        self.columns = [key, *[c for c in columns if c != key]]
         if resume_step is not None and self.path.is_file():
             self._truncate_after(resume_step)
         else:
-            _atomic_write_text(self.path, ",".join(self.columns) + "\n")
+            write_atomic(self.path, ",".join(self.columns) + "\n")
         self.tb = _tensorboard_writer(tensorboard_dir, resume_step) if tensorboard_dir else None
 
     def _truncate_after(self, step: int) -> None:
@@ -31,7 +34,7 @@ class MetricsLog:
             self.columns = rows[0]
         keep = [r for r in rows[1:] if r and _as_int(r[0]) is not None and _as_int(r[0]) <= step]
         lines = [",".join(self.columns)] + [",".join(r) for r in keep]
-        _atomic_write_text(self.path, "\n".join(lines) + "\n")
+        write_atomic(self.path, "\n".join(lines) + "\n")
 
     def write(self, step: int, values: dict[str, float]) -> None:
         row = [str(step)] + [_fmt(values.get(c)) for c in self.columns[1:]]
@@ -74,9 +77,3 @@ def _as_int(text: str) -> int | None:
         return int(float(text))
     except ValueError:
         return None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

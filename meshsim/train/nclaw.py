@@ -14,9 +14,7 @@ the wrong family as a baseline).
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,9 +26,13 @@ import torch
 from meshsim import __version__
 from meshsim.config import from_dict, to_dict
 from meshsim.errors import CheckpointError, ConfigError, DataFormatError
+from meshsim.models.checkpoint import read_nclaw_checkpoint as load_checkpoint
+from meshsim.models.checkpoint import write_checkpoint
 from meshsim.outputs import make_folder
+from meshsim.train.logging import MetricsLog
 
 CHECKPOINT = "checkpoint.pt"
+COLUMNS = ["epoch", "loss", "segment", "grad_norm", "seconds"]  # metrics.csv, one row per epoch
 
 
 @dataclass
@@ -179,25 +181,6 @@ def run_epoch(sim, model, gt: GroundTruth, seg_len: int, frame_every: int, loss_
     return total
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found: train one with `meshsim nclaw train`")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt file or pickled code
-        raise CheckpointError(f"checkpoint {path} cannot be loaded safely ({type(err).__name__}): retrain it") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "nclaw":
-        raise CheckpointError(f"{path} is not an NCLaw checkpoint: pass one written by `meshsim nclaw train`")
-    return ckpt
-
-
 def model_from_checkpoint(ckpt: dict):
     cfg = from_dict(NCLawTrainConfig, ckpt["config"], where="checkpoint config")
     model = build_material_model(cfg)
@@ -233,17 +216,16 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start, history = int(ckpt["epoch"]), list(ckpt["history"])
-        if history:  # rows an interrupted run logged after its last checkpoint would otherwise repeat
-            with open(out / "metrics.csv", "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-                writer.writeheader()
-                writer.writerows(history)
+    # metrics.csv starts over from the checkpoint's history: rows an interrupted run logged after its last
+    # checkpoint would otherwise repeat
+    log = MetricsLog(out / "metrics.csv", COLUMNS, key="epoch")
+    for row in history:
+        log.write(row["epoch"], row)
     sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol)
     modules = [model] if cfg.model == "analytic" else [model.elasticity, model.plasticity]
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"nclaw {gt.material}",
                disable=not show)
-    metrics = out / "metrics.csv"
     for epoch in bar:
         t0 = time.perf_counter()
         norms: list[float] = []
@@ -263,17 +245,14 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": loss, "segment": seg, "grad_norm": max(norms), "seconds": seconds}
         history.append(row)
-        new = not metrics.exists() or epoch == 0
-        with open(metrics, "w" if new else "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-        _save_atomic({"kind": "nclaw", "version": __version__, "config": to_dict(cfg), "material": gt.material,
-                      "scene_config": to_dict(gt.scene), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history}, ckpt_path)
+        log.write(epoch + 1, row)
+        write_checkpoint(ckpt_path, {
+            "kind": "nclaw", "version": __version__, "config": to_dict(cfg), "material": gt.material,
+            "scene_config": to_dict(gt.scene), "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history})
         bar.set_postfix(loss=f"{loss:.3e}", seg=seg)
     bar.close()
+    log.close()
     last = history[-1] if history else {"loss": float("nan"), "seconds": 0.0}
     return {"epochs": len(history), "loss": last["loss"], "seconds_per_epoch": last["seconds"],
             "material": gt.material, "checkpoint": str(ckpt_path)}

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from meshsim.config import from_dict, to_dict
 from meshsim.errors import ConfigError, SimulationError
-from meshsim.outputs import output_folder
+from meshsim.outputs import output_folder, write_atomic
 from meshsim.progress import progress
 
 SUITES = ("reconstruction", "time", "velocity", "shape", "contact")
@@ -141,9 +139,7 @@ def evaluate(checkpoints: list[str], suites=SUITES, out: str | None = None, step
     bar.close()
     results["summary"] = summarize(results)
     if out is not None:
-        tmp = Path(out).with_name(f".{Path(out).name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        os.replace(tmp, out)
+        write_atomic(out, json.dumps(results, indent=2), unique=True)
     return results
 
 

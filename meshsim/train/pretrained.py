@@ -18,9 +18,12 @@ import difflib
 import functools
 import importlib.resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 REGISTRY = "pretrained/models.yaml"
 
@@ -63,9 +66,18 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
                           f"them ({', '.join(models) or 'none installed'})")
 
 
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """(LearnedSimulator in eval mode, checkpoint dict) from a checkpoint file or a shipped model's name."""
+    from meshsim.models.checkpoint import read_checkpoint, simulator_from_checkpoint
+
+    path = resolve_checkpoint(path)  # a file, or the name of a shipped model
+    ckpt = read_checkpoint(path)
+    return simulator_from_checkpoint(ckpt, path).to(device), ckpt
+
+
 def export_model(checkpoint: str | Path, out: str | Path) -> Path:
     """Write the model-only part of a training checkpoint to `out` (atomically); returns `out`."""
-    from meshsim.train.checkpoint import read_checkpoint, save_checkpoint
+    from meshsim.models.checkpoint import read_checkpoint, save_checkpoint
 
     ckpt = read_checkpoint(resolve_checkpoint(checkpoint))
     keep = {k: ckpt[k] for k in ("model_config", "dim", "model", "step", "best_metric", "train_config",
@@ -79,8 +91,7 @@ def check_model(name_or_path: str | Path, check: dict[str, Any]) -> dict[str, fl
     registry entry records under `check`, and its test compares with): `check` holds the scene, its overrides,
     the generation seed and trajectory index, and the number of rollout steps."""
     from meshsim.metrics import evaluate_trajectory
-    from meshsim.rollout import rollout, rollout_trajectory
-    from meshsim.train.checkpoint import load_model
+    from meshsim.models.rollout_loop import rollout, rollout_trajectory
 
     traj = _check_trajectory(check["scene"], tuple(check.get("overrides", [])), int(check["seed"]),
                              int(check.get("index", 0)))

@@ -9,7 +9,7 @@ import torch
 
 from meshsim.errors import RolloutDivergedError
 from meshsim.metrics import SCALE, rmse_per_step
-from meshsim.rollout import HISTORY, rollout
+from meshsim.models.rollout_loop import HISTORY, rollout
 
 
 def load_validation_set(paths: list[str], count: int, steps: int) -> list[tuple[str, object]]:

@@ -56,7 +56,7 @@ def test_batched_rollout_equals_one_at_a_time(kind, trajectories):
 
 
 def test_a_diverging_trajectory_does_not_stop_the_others(trajectories, monkeypatch, tmp_path):
-    import meshsim.rollout as R
+    import meshsim.models.rollout_loop as R
 
     sim = trained_sim("mgn", trajectories)
     original = R._divergence_box

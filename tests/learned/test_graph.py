@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -13,7 +12,6 @@ from meshsim.datasets.schema import NodeType
 from meshsim.graph import (
     Normalizer,
     add_training_noise,
-    cells_to_edges,
     contact_edges,
     edge_attention_reference,
     integrate,
@@ -24,6 +22,7 @@ from meshsim.graph import (
     radius_pairs_reference,
     world_edges,
 )
+from meshsim.mesh import edges_from_cells
 
 # ------------------------------------------------------------------------------------------------- normalizer
 
@@ -80,13 +79,6 @@ def test_normalizer_statistics_live_in_state_dict():
 # ------------------------------------------------------------------------------------------------------ edges
 
 
-def test_cells_to_edges_unique_two_way_sorted_for_triangles_and_tets():
-    for cells in (np.array([[0, 1, 2], [1, 3, 2]]), np.array([[0, 1, 2, 3], [1, 2, 3, 4]])):
-        edges = cells_to_edges(cells).numpy()
-        expected = sorted({(a, b) for c in cells for a, b in itertools.permutations(c, 2)})
-        assert [tuple(e) for e in edges.T] == expected
-
-
 def _brute_pairs(pos, radius, senders=None, receivers=None, batch=None, exclude=()):
     n = len(pos)
     out = []
@@ -139,7 +131,7 @@ def test_contact_edges_link_only_obstacle_and_normal_both_ways():
 
 def test_world_edges_exclude_mesh_edges():
     pos, _ = _plate_and_ball()
-    mesh = cells_to_edges(np.array([[0, 1, 6], [1, 7, 6]]))
+    mesh = torch.from_numpy(edges_from_cells(np.array([[0, 1, 6], [1, 7, 6]])))
     got = {tuple(e) for e in world_edges(pos, mesh, 0.25).numpy().T}
     mesh_pairs = {tuple(e) for e in mesh.numpy().T}
     assert got == set(_brute_pairs(pos.numpy(), 0.25)) - mesh_pairs and not got & mesh_pairs
@@ -148,7 +140,7 @@ def test_world_edges_exclude_mesh_edges():
 def test_graph_features_translation_invariant_and_rotation_equivariant():
     pos, node_type = _plate_and_ball()
     prev = pos - 0.01
-    edges = cells_to_edges(np.array([[0, 1, 6], [1, 7, 6], [18, 19, 20]]))
+    edges = torch.from_numpy(edges_from_cells(np.array([[0, 1, 6], [1, 7, 6], [18, 19, 20]])))
     material = torch.ones(len(pos), 2)
     theta = 0.7
     rot = torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=pos.dtype)

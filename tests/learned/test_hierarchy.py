@@ -9,7 +9,7 @@ import torch
 from scipy.sparse import csgraph
 from scipy.spatial import Delaunay
 
-from meshsim.graph import cells_to_edges
+from meshsim.mesh import edges_from_cells
 from meshsim.mesh import hierarchy as H
 
 
@@ -42,7 +42,7 @@ def components(edges, n):
 
 
 def check_levels(pos, cells, levels):
-    edges = cells_to_edges(cells).numpy()
+    edges = edges_from_cells(cells)
     h = H.build_hierarchy(pos, edges, levels)
     labels = components(edges, len(pos))
     sizes = [lvl.num_nodes for lvl in h.levels]
@@ -75,7 +75,7 @@ def test_3d_tetra_levels():
 
 def test_stops_early_below_min_nodes_and_pads_with_identity():
     pos, cells = grid_2d(5, 4)
-    h = H.build_hierarchy(pos, cells_to_edges(cells).numpy(), levels=10)
+    h = H.build_hierarchy(pos, edges_from_cells(cells), levels=10)
     assert all(lvl.num_nodes >= 5 for lvl in h.levels) and len(h.levels) < 11
     padded = h.padded(10)
     assert len(padded) == 11
@@ -85,7 +85,7 @@ def test_stops_early_below_min_nodes_and_pads_with_identity():
 
 def test_deterministic_and_cached(tmp_path):
     pos, cells, _ = two_bodies_2d()
-    edges = cells_to_edges(cells).numpy()
+    edges = edges_from_cells(cells)
     a, b = H.build_hierarchy(pos, edges, 4), H.build_hierarchy(pos.copy(), edges.copy(), 4)
     for la, lb in zip(a.levels, b.levels):
         assert np.array_equal(la.ids, lb.ids) and np.array_equal(la.edges, lb.edges)
@@ -104,8 +104,8 @@ def test_deterministic_and_cached(tmp_path):
 
 def test_batch_levels_offsets_match_separate_graphs():
     (p1, c1), (p2, c2) = grid_2d(9, 5), grid_2d(12, 6)
-    h1 = H.build_hierarchy(p1, cells_to_edges(c1).numpy(), 3)
-    h2 = H.build_hierarchy(p2, cells_to_edges(c2).numpy(), 3)
+    h1 = H.build_hierarchy(p1, edges_from_cells(c1), 3)
+    h2 = H.build_hierarchy(p2, edges_from_cells(c2), 3)
     batched = H.batch_levels([h1, h2], 3)
     # Gathering positions down the batched levels equals gathering each graph separately, then stacking.
     feats = np.concatenate([p1, p2])
@@ -132,7 +132,7 @@ def test_simulator_collate_offsets_levels_like_batch_levels():
         samples.append({"mesh_pos": pos, "cells": cells, "node_type": np.zeros(len(pos), np.int32),
                         "world_pos": np.repeat(pos[None], 3, 0)})
     batch = sim.collate(samples)
-    hs = [H.build_hierarchy(s["mesh_pos"].astype(np.float32), cells_to_edges(s["cells"]).numpy(), 3)
+    hs = [H.build_hierarchy(s["mesh_pos"].astype(np.float32), edges_from_cells(s["cells"]), 3)
           for s in samples]
     want = H.batch_levels(hs, 3)
     for i in range(1, 4):

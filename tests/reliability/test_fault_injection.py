@@ -217,20 +217,20 @@ def test_nclaw_death_between_metrics_row_and_checkpoint_leaves_no_duplicate_row(
     import meshsim.train.nclaw as nclaw
 
     cfg = nclaw.NCLawTrainConfig(data=str(nclaw_data), epochs=3, teacher_start=2, teacher_end=4, widths=[8, 8])
-    real_save, saves = nclaw._save_atomic, []
+    real_save, saves = nclaw.write_checkpoint, []
 
-    def dies_on_second_checkpoint(obj, path):
+    def dies_on_second_checkpoint(path, obj):
         saves.append(obj["epoch"])
         if len(saves) == 2:
             raise SystemExit("killed")  # the process dies here: epoch 2's row is logged, its checkpoint is not
-        real_save(obj, path)
+        real_save(path, obj)
 
-    monkeypatch.setattr(nclaw, "_save_atomic", dies_on_second_checkpoint)
+    monkeypatch.setattr(nclaw, "write_checkpoint", dies_on_second_checkpoint)
     try:
         nclaw.train_nclaw(cfg, tmp_path / "run", progress=False)
     except SystemExit:
         pass
-    monkeypatch.setattr(nclaw, "_save_atomic", real_save)
+    monkeypatch.setattr(nclaw, "write_checkpoint", real_save)
     nclaw.train_nclaw(cfg, tmp_path / "run", progress=False)
     epochs = [r.split(",")[0] for r in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
     assert epochs == ["1", "2", "3"], epochs
