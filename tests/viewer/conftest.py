@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from meshsim.viewer.browser import headless_chromium
 from meshsim.viewer.sample import write_sample
 from meshsim.viewer.server import open_viewer
 
@@ -60,3 +61,10 @@ def tri_server(tri_rollout):
     server = start_server(tri_rollout)
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for one test module (closed, with its processes, when the module ends)."""
+    with headless_chromium() as browser:
+        yield browser

@@ -10,7 +10,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from meshsim.viewer.browser import headless_chromium, open_page
+from meshsim.viewer.browser import open_page
 
 from meshsim.datasets import TrajectoryFile
 
@@ -50,12 +50,6 @@ def compare_with_reference(image, name, tol_mean=4.0, tol_p99=40.0):
     assert reference.shape == small.shape, f"{name}: size {small.shape[:2]} != reference {reference.shape[:2]}"
     diff = np.abs(small.astype(float) - reference)
     assert diff.mean() <= tol_mean and np.percentile(diff, 99) <= tol_p99, (diff.mean(), np.percentile(diff, 99))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with headless_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import io
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from meshsim.viewer.browser import headless_chromium, open_page
+from meshsim.viewer.browser import open_page
 
 from meshsim.datasets import TrajectoryFile
 
@@ -26,12 +26,6 @@ def drawn_fraction(image) -> float:
 
 def drawn(page, pane, n):
     return np.array(page.evaluate(f"viewer.drawnPositions({pane})"), np.float32).reshape(n, 3)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with headless_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")
