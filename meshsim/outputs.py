@@ -62,3 +62,30 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, unique: bool = F
             tmp.write_bytes(data)
         else:
             tmp.write_text(data)
+
+
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file's or a folder's data to disk (a folder: so that a rename in it survives a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_dead_temporaries(folder: Path, prefix: str, suffix: str) -> None:
+    """Remove `folder/PREFIX<pid>.*SUFFIX` files whose writing process `pid` is gone (it was killed)."""
+    for tmp in folder.glob(f"{prefix}*{suffix}"):
+        pid = tmp.name[len(prefix) :].split(".")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True

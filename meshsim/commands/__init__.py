@@ -5,3 +5,18 @@ Contract for each module: a `register(subparsers)` function that adds its parser
 print results and return an exit code. Group parsers without a subcommand set `subparser=<the group parser>`
 so that `meshsim GROUP` prints the group's help.
 """
+
+
+def command_group(subparsers, name: str, help: str):
+    """The parser of `meshsim NAME SUBCOMMAND ...` (printing its help when no subcommand is given); returns the
+    subparsers to add its subcommands to."""
+    group = subparsers.add_parser(name, help=help)
+    group.set_defaults(func=None, subparser=group)
+    return group.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
+
+
+def add_command(subparsers, name: str, func, help: str, description: str | None = None):
+    """One (sub)command's parser, run by `func(args) -> exit code`."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=func)
+    return parser

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
+from meshsim.commands import add_command, command_group
+
 
 def register(subparsers) -> None:
-    group = subparsers.add_parser("data", help="inspect, validate and import trajectory datasets (HDF5)")
-    sub = group.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    group.set_defaults(func=None, subparser=group)
-
-    inspect = sub.add_parser(
-        "inspect",
+    sub = command_group(subparsers, "data", "inspect, validate and import trajectory datasets (HDF5)")
+    inspect = add_command(
+        sub, "inspect", run_inspect,
         help="validate a trajectory/rollout file and summarize it",
         description="Validate every trajectory of a meshsim HDF5 file (shapes, dtypes, index ranges, node types, "
         "finite values, dt) and print trajectories, nodes, cells, frames, dt, units, fields, node types with "
@@ -20,10 +19,9 @@ def register(subparsers) -> None:
     )
     inspect.add_argument("file", help="trajectory or rollout file (.h5)")
     inspect.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    inspect.set_defaults(func=run_inspect)
 
-    imp = sub.add_parser(
-        "import",
+    imp = add_command(
+        sub, "import", run_import,
         help="convert a DeepMind MeshGraphNets / HCMT TFRecord dataset to a meshsim HDF5 store",
         description="Convert DIR/meta.json + DIR/<split>.tfrecord (DeepMind MeshGraphNets layout, e.g. "
         "deforming_plate, or HCMT's Impact Plate) without TensorFlow. Resumes an interrupted import.",
@@ -34,10 +32,9 @@ def register(subparsers) -> None:
     imp.add_argument("--dt", type=float, default=None, help="seconds per frame when meta.json has none (dt = 0)")
     imp.add_argument("--limit", type=int, default=None, help="import only the first N trajectories")
     imp.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    imp.set_defaults(func=run_import)
 
-    series = sub.add_parser(
-        "import-series",
+    series = add_command(
+        sub, "import-series", run_import_series,
         help="convert time series from any FEM code (.pvd, XDMF, temporal VTKHDF, .vtu/.vtk frames) to a new store",
         description="One trajectory per SOURCE: a .pvd collection, an XDMF temporal collection, a temporal VTKHDF "
         "file, a folder or quoted glob of per-frame .vtu/.vtk files, or a list of such files (consecutive frame "
@@ -64,7 +61,6 @@ def register(subparsers) -> None:
     series.add_argument("--obstacle", default=None, metavar="MESH", help="static obstacle mesh appended as "
                         "OBSTACLE nodes (same cell kind)")  # fmt: skip
     series.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    series.set_defaults(func=run_import_series)
 
 
 def run_inspect(args) -> int:

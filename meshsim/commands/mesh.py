@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from meshsim.commands import add_command, command_group
+
 
 def register(subparsers) -> None:
-    group = subparsers.add_parser("mesh", help="inspect mesh files (any meshio/trimesh format)")
-    sub = group.add_subparsers(dest="mesh_command", metavar="SUBCOMMAND")
-    group.set_defaults(func=None, subparser=group)
-    info = sub.add_parser(
-        "info",
+    sub = command_group(subparsers, "mesh", "inspect mesh files (any meshio/trimesh format)")
+    info = add_command(
+        sub, "info", run_info,
         help="counts, cell types, bounding box, quality and defects of a mesh file",
         description="Read a mesh (msh, vtu, vtk, xdmf, obj, stl, ply, off, glb, ...) and report counts, cell type, "
         "bounding box, element quality and defects: inverted or degenerate cells, duplicate or unreferenced "
@@ -18,7 +18,6 @@ def register(subparsers) -> None:
     )
     info.add_argument("file", help="mesh file, e.g. plate.msh")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    info.set_defaults(func=run_info)
 
 
 def run_info(args) -> int:

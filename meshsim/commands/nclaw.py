@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from meshsim.commands import command_group
+
 THREADS_HELP = "CPU threads for torch and the MPM solver (default 1: results do not depend on the machine)"
 
 
@@ -47,9 +49,7 @@ def _eval(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("nclaw", help="neural constitutive laws in differentiable MPM (generate, train, eval)")
-    p.set_defaults(func=None, subparser=p)
-    sub = p.add_subparsers(dest="nclaw_command", metavar="COMMAND")
+    sub = command_group(subparsers, "nclaw", "neural constitutive laws in differentiable MPM (generate, train, eval)")
 
     g = sub.add_parser("generate", help="ground-truth particle trajectories, one per material, into an HDF5 store")
     g.add_argument("--out", required=True, help="HDF5 file to create or resume")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from meshsim.commands import add_command
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "rollout",
+    p = add_command(
+        subparsers, "rollout", run,
         help="roll a trained model out over trajectories (ground truth stored beside the prediction)",
         description="Start from the first two ground-truth frames and feed predictions back; write a rollout file.",
     )
@@ -19,7 +21,6 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=8,
                    help="trajectories of equal length rolled out together as one batched graph (default 8)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: automatic, meshsim.threads)")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

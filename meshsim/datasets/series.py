@@ -33,6 +33,7 @@ from meshsim.datasets.series_sources import FRAME_SUFFIXES, open_series
 from meshsim.datasets.trajectory import Trajectory, check_trajectory
 from meshsim.datasets.writer import TrajectoryWriter
 from meshsim.errors import ConfigError, DataFormatError, OutputError
+from meshsim.outputs import fsync_path, remove_dead_temporaries
 
 CELL_KINDS = {"triangle": 3, "tetra": 4, "vertex": 1}
 _FIELD = re.compile(r"^\s*([^=\s]+)\s*=\s*(.+?)\s*(?:\*\s*([-+0-9.eE]+))?\s*$")
@@ -118,7 +119,7 @@ def import_series(
             if output.exists():
                 raise OutputError(f"{output} appeared during the import; the import was not saved") from None
             os.replace(tmp, output)
-        _fsync_folder(output.parent)
+        fsync_path(output.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return {"output": str(output), "imported": len(rows), "notes": sorted(set(notes)), "trajectories": rows}
@@ -332,23 +333,7 @@ def _add_obstacle(traj: Trajectory, mesh, label: str) -> Trajectory:
 
 def _remove_dead_imports(output: Path) -> None:
     """Private stores of imports to `output` whose process is gone (killed) are garbage."""
-    for stale in output.parent.glob(f".{output.name}.*.series.tmp"):
-        pid = stale.name[len(output.name) + 2 :].split(".")[0]
-        if pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                stale.unlink(missing_ok=True)
-            except PermissionError:
-                pass
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    remove_dead_temporaries(output.parent, f".{output.name}.", ".series.tmp")
 
 
 def _safe_name(name: str) -> str:

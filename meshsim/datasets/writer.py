@@ -31,7 +31,7 @@ from meshsim.datasets.reader import TrajectoryFile
 from meshsim.datasets.schema import FORMAT_ROLLOUT, FORMAT_TRAJECTORIES, FORMAT_VERSION, UNITS
 from meshsim.datasets.trajectory import Trajectory, check_attrs, check_name, check_trajectory
 from meshsim.errors import OutputError
-from meshsim.outputs import output_folder
+from meshsim.outputs import fsync_path, output_folder, remove_dead_temporaries
 
 
 class TrajectoryWriter:
@@ -253,10 +253,10 @@ class TrajectoryWriter:
 
     def _publish(self, tmp: Path) -> None:
         if self.durable:
-            _fsync_path(tmp)
+            fsync_path(tmp)
         os.replace(tmp, self.path)
         if self.durable:
-            _fsync_path(self.path.parent)
+            fsync_path(self.path.parent)
 
     def _lock_store(self) -> int:
         """One writer per store: a second one gets a clear error instead of silently dropping trajectories."""
@@ -286,10 +286,7 @@ class TrajectoryWriter:
 
     def _remove_stale_temporaries(self) -> None:
         """Temporaries of writers that were killed (their process is gone) are garbage: remove them."""
-        for tmp in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            parts = tmp.name[len(self.path.name) + 2 :].split(".")
-            if parts and parts[0].isdigit() and not _process_alive(int(parts[0])):
-                tmp.unlink(missing_ok=True)
+        remove_dead_temporaries(self.path.parent, f".{self.path.name}.", ".tmp")
 
 
 def _write_group(f: h5py.File, traj_id: str, traj: Trajectory, compression: str | None) -> None:
@@ -321,19 +318,3 @@ def _write_frames(group: h5py.Group, name: str, arr: np.ndarray, compression: st
     group.create_dataset(name, data=arr, chunks=(1, *arr.shape[1:]), compression=compression)
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
