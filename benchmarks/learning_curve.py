@@ -133,7 +133,7 @@ def plot(curves: dict, path: Path) -> None:
 
 def quick_run(tmp: Path) -> Path:
     """A few seconds of training on a tiny synthetic store, with snapshots."""
-    sys.path.insert(0, str(ROOT / "tests" / "learned"))
+    sys.path.insert(0, str(ROOT / "tests" / "train"))
     from test_train import synthetic_store, tiny_config
 
     from meshsim.train.trainer import train

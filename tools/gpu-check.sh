@@ -44,7 +44,7 @@ step() {
     STEPS+=("$name|$rc|$(( $(date +%s) - t0 ))")
 }
 
-step tests_cuda 200 "$PY" -m pytest -q -x -p no:cacheprovider -k "cuda" tests/kernels tests/physics tests/learned tests/nclaw
+step tests_cuda 200 "$PY" -m pytest -q -x -p no:cacheprovider -k "cuda" tests/kernels tests/physics tests/models
 step bench_fem 45 "$PY" benchmarks/fem.py --quick --device cuda:0
 step bench_mpm 45 "$PY" benchmarks/mpm.py --quick --device cuda
 step bench_kernels_tests 45 "$PY" -m pytest -q -p no:cacheprovider -k cuda tests/kernels --durations=0

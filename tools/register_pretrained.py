@@ -6,7 +6,7 @@
 The entry records what a user needs to trust the weights: the scene and its size, the training budget and step,
 the exact reproduction command, the held-out figures beside holding still (benchmarks/accuracy.evaluate over
 every trajectory of --test), and a `check`: one freshly simulated trajectory (scene, overrides, seed, steps) and
-the figures this model reaches on it, which tests/learned/test_pretrained.py reproduces.
+the figures this model reaches on it, which tests/train/test_pretrained.py reproduces.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     entries[args.name] = entry
     header = ("# Pretrained models shipped with meshsim (`meshsim models`); written by tools/register_pretrained.py.\n"
               "# test: held-out figures (x1e-3 m; stress MPa) beside holding still; check: the figure\n"
-              "# tests/learned/test_pretrained.py reproduces on a freshly simulated trajectory.\n")
+              "# tests/train/test_pretrained.py reproduces on a freshly simulated trajectory.\n")
     registry.write_text(header + yaml.safe_dump(entries, sort_keys=False))
     print(yaml.safe_dump({args.name: entry}, sort_keys=False))
 

@@ -8,7 +8,7 @@ quantity is a running sum, and the weight gradient (closed-form quadratic B-spli
 dw0 = f - 1.5, dw1 = -2 (f - 1), dw2 = f - 0.5) is summed one axis at a time. The grid adjoint replays a
 node's boundary conditions (`grid.node_velocity`) and applies the transposed projections in reverse order.
 Input grads are written (=), not accumulated, so the caller zeroes only the grid velocity grad that G2P's
-adjoint scatters into. `tests/nclaw` checks the transfer adjoints against Warp's generated ones and the grid
+adjoint scatters into. `tests/physics/mpm` checks the transfer adjoints against Warp's generated ones and the grid
 adjoint against finite differences.
 """
 

@@ -278,38 +278,6 @@ def test_blown_up_material_is_reported_with_its_step(cube):
         sim.rollout(MPMState.at_rest(x), Exploding(), 20, checkpoint=5, check_finite=True)
 
 
-def test_svd_matches_numpy_with_warp_conventions():
-    """The float64 Jacobi SVD: F = U diag(sigma) V^T to 1e-13, U and V rotations, |sigma| sorted and equal to
-    numpy's, sigma_3 signed like det F; on random, near-identity, repeated, inverted and near-singular F."""
-    from meshsim.kernels import svd_rotation
-    from scipy.spatial.transform import Rotation
-
-    rng = np.random.default_rng(7)
-    n = 400
-    R1, R2 = Rotation.random(n, random_state=1).as_matrix(), Rotation.random(n, random_state=2).as_matrix()
-
-    def with_sigma(s):
-        return R1 @ (s[:, :, None] * np.eye(3)) @ R2.transpose(0, 2, 1)
-
-    cases = [
-        rng.normal(size=(n, 3, 3)) * np.exp(rng.uniform(-3, 3, (n, 1, 3))),
-        np.eye(3) + 1e-3 * rng.normal(size=(n, 3, 3)),
-        np.tile(np.eye(3), (n, 1, 1)),
-        with_sigma(np.repeat(rng.uniform(0.7, 1.3, (n, 1)), 3, 1)),
-        with_sigma(rng.uniform(0.5, 1.5, (n, 3)) * [1, 1, -1]),
-        with_sigma(rng.uniform(0.5, 1.5, (n, 3)) * [1, 1, 1e-7]),
-    ]
-    for F in cases:
-        U, S, V = (t.numpy() for t in svd_rotation(torch.as_tensor(F)))
-        USVt = U @ (S[:, :, None] * np.eye(3)) @ V.transpose(0, 2, 1)
-        np.testing.assert_allclose(USVt, F, atol=1e-13 * np.abs(F).max())
-        for Q in (U, V):
-            np.testing.assert_allclose(Q @ Q.transpose(0, 2, 1), np.tile(np.eye(3), (n, 1, 1)), atol=1e-13)
-            np.testing.assert_allclose(np.linalg.det(Q), 1, atol=1e-13)
-        np.testing.assert_allclose(np.abs(S), np.linalg.svd(F, compute_uv=False), rtol=1e-12, atol=1e-14)
-        assert (S[:, :2] >= 0).all() and (np.sign(S[:, 2]) == np.sign(np.linalg.det(F))).all()
-
-
 def test_threaded_step_matches_one_thread_and_repeats_exactly(monkeypatch):
     """Particle ranges on 3 threads (each range scattering into its own grid copy, summed over 3 node ranges) give
     one thread's steps and backwards up to float rounding, over two steps with swap() between them; the same bits

@@ -3,7 +3,7 @@
 Every `import` of a meshsim module counts, at module level or inside a function (a lazy import is still a
 dependency). Layers run from the bottom up; a module may import its own layer and the layers below it. A new
 top-level module or package must be given its place in LAYERS. Run as a script to print the import graph's
-violations: `python tests/foundation/test_layers.py`.
+violations: `python tests/project/test_layers.py`.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def circles(graph: dict[str, set[str]]) -> list[set[str]]:
 
 def test_every_module_has_a_layer():
     unplaced = sorted({layer(m) for m in modules()} - set(RANK))
-    assert not unplaced, f"give {unplaced} a place in LAYERS (tests/foundation/test_layers.py, shared/DESIGN.md)"
+    assert not unplaced, f"give {unplaced} a place in LAYERS (tests/project/test_layers.py, shared/DESIGN.md)"
 
 
 def test_no_upward_import():

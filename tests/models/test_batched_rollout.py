@@ -11,7 +11,7 @@ import torch
 
 from meshsim.errors import RolloutDivergedError
 
-_spec = importlib.util.spec_from_file_location("_train_test", Path(__file__).with_name("test_train.py"))
+_spec = importlib.util.spec_from_file_location("_train_test", Path(__file__).parents[1] / "train" / "test_train.py")
 _train_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_train_test)
 

@@ -15,7 +15,7 @@ import yaml
 from meshsim.cli import main
 from meshsim.metrics import rmse_per_step, summarize
 
-_spec = importlib.util.spec_from_file_location("_train_test", Path(__file__).with_name("test_train.py"))
+_spec = importlib.util.spec_from_file_location("_train_test", Path(__file__).parents[1] / "train" / "test_train.py")
 _train_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_train_test)
 

@@ -1,0 +1,62 @@
+"""LearnedSimulator training levers: the pushforward (unrolled) loss takes the model's own prediction as input;
+the displacement input sees a translated body that edge features cannot."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from meshsim.errors import DataFormatError
+
+_spec = importlib.util.spec_from_file_location("_train_test", Path(__file__).parents[1] / "train" / "test_train.py")
+_train_test = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_train_test)
+
+
+def test_pushforward_loss_takes_the_models_own_prediction_as_input(tmp_path):
+    from meshsim.datasets import FrameWindowDataset
+    from meshsim.graph import position_target
+    from meshsim.models import LearnedSimulator, ModelConfig
+
+    data = _train_test.synthetic_store(tmp_path / "d.h5", num=1, frames=8)
+    sim = LearnedSimulator(ModelConfig(kind="mgn", **_train_test.TINY_MODEL), dim=2)
+    windows = FrameWindowDataset(str(data), history=1, horizon=3)
+    batch = sim.collate([windows[0], windows[2]])
+    sim.train()
+    sim.loss(batch, accumulate_stats=True)  # statistics, so that the normalizers are not the identity
+    sim.eval()  # no noise: the loss is a deterministic function of the inputs
+    loss, _ = sim.loss(batch, unroll=2)
+    with torch.no_grad():
+        x1 = sim._advance(batch, batch.prev_pos, batch.cur_pos, batch.next_pos)[0]
+        x2 = sim._advance(batch, batch.cur_pos, x1, batch.future_pos[:, 0])[0]
+        pred = sim._forward(batch, x1, x2, batch.future_pos[:, 1], False)
+        target = sim.target_normalizer(position_target(x1, x2, batch.future_pos[:, 1], sim.cfg.target))
+        mask = sim.output_mask(batch.node_type).float()
+        expected = (((pred[:, :2] - target) ** 2) * mask).sum(-1).mean()
+        expected = expected + ((pred[:, 2:] - sim.field_normalizer(batch.future_fields[:, 1])) ** 2).sum(-1).mean()
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    assert float(loss) != pytest.approx(float(sim.loss(batch)[0]), rel=1e-3)  # not the one-step loss
+    with pytest.raises(DataFormatError, match="horizon=4"):
+        sim.loss(batch, unroll=3)
+
+
+def test_displacement_input_sees_a_translated_body_that_edge_features_cannot():
+    from meshsim.models import LearnedSimulator, ModelConfig
+
+    rng = np.random.default_rng(1)
+    mesh = torch.as_tensor(rng.uniform(size=(6, 2)), dtype=torch.float32)
+    cells = torch.tensor([[0, 1, 2], [2, 3, 4], [3, 4, 5]])
+    node_type = torch.zeros(6, dtype=torch.long)
+    node_type[5] = 1  # an obstacle node: no displacement feature (its translation carries no strain)
+    shift = torch.tensor([0.0, 0.01])
+    for flag, differs in ((False, False), (True, True)):
+        sim = LearnedSimulator(ModelConfig(kind="mgn", **{**_train_test.TINY_MODEL, "displacement_input": flag}),
+                               dim=2).eval()
+        static = sim.prepare(mesh, cells, node_type, {"density": 1.0, "youngs_modulus": 1.0})
+        rest, moved = sim._forward(static, mesh, mesh, None, False), sim._forward(static, mesh + shift,
+                                                                                  mesh + shift, None, False)
+        assert (not torch.allclose(rest, moved, atol=1e-6)) == differs
