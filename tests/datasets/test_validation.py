@@ -104,7 +104,9 @@ _arrays = st.tuples(
 @given(
     specs=st.fixed_dictionaries({name: _arrays for name in ("cells", "mesh_pos", "node_type", "world_pos")}),
     fields=st.dictionaries(st.sampled_from(["stress", "v"]), _arrays, max_size=2),
-    dt=st.one_of(st.floats(allow_nan=True), st.text(max_size=3), st.integers(-2, 2)),
+    # strings without NUL: h5py itself refuses to store those, before meshsim sees the file
+    dt=st.one_of(st.floats(allow_nan=True), st.text(st.characters(exclude_characters="\x00"), max_size=3),
+                 st.integers(-2, 2)),
     fill=st.sampled_from([0, 1, 7, np.nan]),
 )
 def test_fuzz_random_shapes_and_dtypes_never_escape_validation(tmp_path, specs, fields, dt, fill):
