@@ -1,7 +1,9 @@
-"""Graph building for learned mesh simulators: edge sets, features, normalizers, noise, targets, masks."""
+"""Graph building for learned mesh simulators: the builder (samples -> batched graphs), edge sets, features,
+normalizers, noise, targets, masks."""
 
 from meshsim.graph.attention import edge_attention, edge_attention_reference
 from meshsim.graph.batch import MeshGraph
+from meshsim.graph.builder import GraphBuilder
 from meshsim.graph.edges import (
     contact_edges,
     edge_offsets,
@@ -14,6 +16,7 @@ from meshsim.graph.features import add_training_noise, integrate, node_features,
 from meshsim.graph.normalizer import Normalizer
 
 __all__ = [
+    "GraphBuilder",
     "MeshGraph",
     "Normalizer",
     "add_training_noise",

@@ -1,12 +1,14 @@
-"""LearnedSimulator: graph building + normalizers + HCMT/MGN network, as one `nn.Module`.
+"""LearnedSimulator: normalize -> HCMT/MGN network -> integrate, as one `nn.Module`.
 
     sim = LearnedSimulator(ModelConfig(kind="hcmt"), dim=2)
-    batch = sim.collate(samples)            # FrameWindowDataset items (history=1, horizon=1)
+    batch = sim.collate(samples)            # FrameWindowDataset items (history=1, horizon=1); sim.builder.collate
     loss, logs = sim.loss(batch, accumulate_stats=True)
     static = sim.prepare(mesh_pos, cells, node_type, attrs)
     next_pos, fields = sim.step(static, prev_pos, cur_pos, next_pos_hint)
 
-Normalizers are buffers, so `state_dict()` carries their statistics into checkpoints.
+Graphs come from `meshsim.graph.GraphBuilder` (`sim.builder`: edges, hierarchy, material, batching; the trainer's
+DataLoader runs it as its collate_fn). Normalizers are buffers, so `state_dict()` carries their statistics into
+checkpoints.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch_geometric.data import Batch
@@ -22,6 +23,7 @@ from torch_geometric.data import Batch
 from meshsim.datasets.schema import NodeType
 from meshsim.errors import DataFormatError
 from meshsim.graph import (
+    GraphBuilder,
     MeshGraph,
     Normalizer,
     add_training_noise,
@@ -34,9 +36,7 @@ from meshsim.graph import (
     world_edges,
 )
 from meshsim.graph.edges import edge_offsets
-from meshsim.graph.rigid import project_rigid, rigid_groups
-from meshsim.mesh.hierarchy import cached_hierarchy, mesh_key
-from meshsim.mesh.topology import edges_from_cells
+from meshsim.graph.rigid import project_rigid
 from meshsim.models.config import ModelConfig
 from meshsim.models.hcmt import HCMT
 from meshsim.models.mgn import MeshGraphNet
@@ -48,7 +48,7 @@ class LearnedSimulator(nn.Module):
         if dim not in (2, 3):
             raise DataFormatError(f"learned simulators support 2D or 3D meshes, got dim={dim}")
         self.cfg, self.dim = cfg, dim
-        self._topology_cache: dict[str, tuple] = {}  # mesh hash -> (edges, hierarchy levels); not state
+        self.builder = GraphBuilder(cfg, dim)  # samples and meshes -> graphs; holds no weights
         node_width = (dim + NodeType.SIZE + len(cfg.material_keys) + (dim if cfg.kinematic_input else 0)
                       + (dim if cfg.displacement_input else 0))
         mesh_edge_width, contact_width = 2 * dim + 2, dim + 1
@@ -65,96 +65,10 @@ class LearnedSimulator(nn.Module):
             self.network = MeshGraphNet(node_width, [mesh_edge_width, contact_width], out_width, cfg.latent,
                                         cfg.blocks, cfg.mlp_layers)
 
-    # ----------------------------------------------------------------------------------------------- topology
-    def _static_graph(self, mesh_pos, cells, node_type, attrs: Mapping[str, Any], where: str) -> MeshGraph:
-        """Everything about one mesh that does not change over time (edges, hierarchy, material)."""
-        mesh_np = np.asarray(_host(mesh_pos), dtype=np.float32)  # graphs are built on the CPU, from host arrays
-        mesh_pos = torch.from_numpy(mesh_np)
-        cells_np = np.asarray(_host(cells), dtype=np.int64)
-        node_type = torch.as_tensor(node_type, dtype=torch.int64).cpu().reshape(-1)
-        n = mesh_pos.shape[0]
-        if mesh_pos.ndim != 2 or mesh_pos.shape[1] != self.dim:
-            raise DataFormatError(
-                f"{where}: mesh_pos has shape {tuple(mesh_pos.shape)}, the model expects [N, {self.dim}]"
-            )
-        if node_type.shape[0] != n:
-            raise DataFormatError(f"{where}: node_type has {node_type.shape[0]} entries for {n} nodes")
-        if n and (node_type.min() < 0 or node_type.max() >= NodeType.SIZE):
-            raise DataFormatError(f"{where}: node_type values must lie in 0..{NodeType.SIZE - 1} (meshsim NodeType)")
-        if cells_np.ndim != 2 or (cells_np.size and (cells_np.min() < 0 or cells_np.max() >= n)):
-            raise DataFormatError(f"{where}: cells must be [M, k] with indices in 0..{n - 1}")
-        edges, levels = self._topology(mesh_np, cells_np)
-        graph = MeshGraph(num_nodes=n, mesh_pos=mesh_pos, node_type=node_type, edge_index=edges)
-        graph.material = self._material(attrs, n, where)
-        for i, (ids, level_edges) in enumerate(levels, start=1):
-            graph.set_level(i, ids, level_edges)
-        return graph
-
-    def _topology(self, mesh_pos: np.ndarray, cells: np.ndarray):
-        """Mesh edges and (HCMT) hierarchy levels 1..L as tensors, computed once per mesh."""
-        cfg = self.cfg
-        key = mesh_key(mesh_pos, cells, cfg.kind, cfg.levels, cfg.min_level_nodes, cfg.level_edge_factor)
-        if key not in self._topology_cache:
-            edges = torch.from_numpy(edges_from_cells(cells))
-            levels = []
-            if cfg.kind == "hcmt":
-                hierarchy = cached_hierarchy(mesh_pos, cells, edges.numpy(), cfg.levels,
-                                             cfg.hierarchy_cache_dir or None, cfg.min_level_nodes,
-                                             cfg.level_edge_factor)
-                levels = [(torch.from_numpy(level.ids), torch.from_numpy(level.edges))
-                          for level in hierarchy.padded(cfg.levels)[1:]]
-            if len(self._topology_cache) >= 256:
-                self._topology_cache.pop(next(iter(self._topology_cache)))
-            self._topology_cache[key] = (edges, levels)
-        return self._topology_cache[key]
-
-    def _material(self, attrs: Mapping[str, Any], n: int, where: str) -> torch.Tensor:
-        values = []
-        for key in self.cfg.material_keys:
-            if key not in attrs:
-                raise DataFormatError(
-                    f"{where} has no attribute {key!r} for the material features: "
-                    f"set model.material_keys to attributes it has ({', '.join(sorted(attrs)) or 'none'})"
-                )
-            values.append(torch.as_tensor(attrs[key], dtype=torch.float32).detach().cpu().reshape(-1)[0])
-        values = torch.stack(values) if values else torch.zeros(0)  # tensor ops: attrs may live on any device
-        return values.expand(n, len(values)).clone()
-
+    # ----------------------------------------------------------------------------------------------- graphs
     def collate(self, samples: Sequence[Mapping[str, Any]]) -> Batch:
-        """FrameWindowDataset items (windows of 3 frames: t-1, t, t+1) -> one PyG Batch."""
-        graphs = []
-        for sample in samples:
-            where = f"trajectory {sample.get('traj_id', '?')} frame {sample.get('t', '?')}"
-            graph = self._static_graph(sample["mesh_pos"], sample["cells"], sample["node_type"],
-                                       sample.get("attrs", {}), where)
-            frames = torch.as_tensor(sample["world_pos"], dtype=torch.float32)
-            if frames.ndim != 3 or frames.shape[0] < 3 or frames.shape[1:] != graph.mesh_pos.shape:
-                raise DataFormatError(
-                    f"{where}: world_pos window has shape {tuple(frames.shape)}, expected [2 + K, N, {self.dim}] "
-                    "(use FrameWindowDataset(history=1, horizon=K))"
-                )
-            graph.prev_pos, graph.cur_pos, graph.next_pos = frames[0], frames[1], frames[2]
-            fields = self._fields(sample, graph.num_nodes, frames.shape[0], where)  # [K, N, F]
-            graph.next_fields = fields[0]
-            if frames.shape[0] > 3:  # later frames for unrolled training, node-major so that batching concatenates
-                graph.future_pos = frames[3:].transpose(0, 1).contiguous()  # [N, K - 1, d]
-                graph.future_fields = fields[1:].transpose(0, 1).contiguous()  # [N, K - 1, F]
-            graphs.append(graph)
-        return Batch.from_data_list(graphs)
-
-    def _fields(self, sample: Mapping[str, Any], n: int, frames: int, where: str) -> torch.Tensor:
-        """[frames - 2, N, F]: the predicted fields at every target frame of the window."""
-        columns = []
-        for name in self.cfg.fields:
-            key = f"fields/{name}"
-            if key not in sample:
-                raise DataFormatError(f"{where} has no field {name!r}: set model.fields to the fields it has")
-            window = torch.as_tensor(sample[key], dtype=torch.float32)
-            if window.shape != (frames, n):
-                raise DataFormatError(f"{where}: field {name!r} has shape {tuple(window.shape)}, expected "
-                                      f"[{frames}, {n}] (scalar per node)")
-            columns.append(window[2:])
-        return torch.stack(columns, dim=-1) if columns else torch.zeros(frames - 2, n, 0)
+        """FrameWindowDataset items -> one PyG Batch on the CPU (`GraphBuilder.collate`)."""
+        return self.builder.collate(samples)
 
     # ------------------------------------------------------------------------------------------------ network
     def output_mask(self, node_type: torch.Tensor) -> torch.Tensor:
@@ -238,13 +152,9 @@ class LearnedSimulator(nn.Module):
 
     # ----------------------------------------------------------------------------------------------- rollout
     def prepare(self, mesh_pos, cells, node_type, attrs: Mapping[str, Any] | None = None) -> MeshGraph:
-        """Per-mesh static graph (edges, hierarchy, material) on the model's device; reuse it for every step."""
-        graph = self._static_graph(mesh_pos, cells, node_type, attrs or {}, "mesh")
-        graph.batch = torch.zeros(graph.num_nodes, dtype=torch.int64)
-        if self.cfg.rigid_obstacles:  # predicted obstacle bodies only: kinematic ones come from the hint as given
-            predicted = self.output_mask(graph.node_type).any(dim=-1)
-            graph.rigid_group = rigid_groups(graph.edge_index, (graph.node_type == NodeType.OBSTACLE) & predicted)
-        return graph.to(self._device())
+        """Per-mesh static graph (edges, hierarchy, material, rigid bodies) on the model's device; reuse it for every
+        step (`GraphBuilder.prepare`)."""
+        return self.builder.prepare(mesh_pos, cells, node_type, attrs).to(self._device())
 
     @torch.no_grad()
     def step(self, static: MeshGraph, prev_pos: torch.Tensor, cur_pos: torch.Tensor,
@@ -278,9 +188,4 @@ class LearnedSimulator(nn.Module):
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
-
-
-def _host(x):
-    """A tensor (on any device) as a CPU tensor numpy can read; anything else as it is."""
-    return x.detach().cpu() if isinstance(x, torch.Tensor) else x
 

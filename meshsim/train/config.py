@@ -70,7 +70,7 @@ class TrainConfig:
     snapshot_cpu_minutes: list[float] = field(default_factory=list)  # also save checkpoints/cpu_<m>min.pt at these
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
-    num_workers: int = 0  # DataLoader worker processes reading HDF5 frames
+    num_workers: int = 0  # DataLoader worker processes reading HDF5 frames and building graphs (GraphBuilder)
     threads: int = 0  # torch CPU threads per process; 0 = automatic (free cores; 1 for small graphs), meshsim.threads
     tensorboard: bool = False  # also write TensorBoard events (skipped with a note when not installed)
     find_unused_parameters: bool = False  # DDP option for models with branches a batch may not reach

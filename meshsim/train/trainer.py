@@ -128,9 +128,9 @@ def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = N
             step_start = time.perf_counter()
             epoch, offset = divmod(step, per_epoch)
             if epoch != epoch_of_iter:
-                epoch_iter = _epoch_loader(dataset, cfg, env, epoch, offset)
+                epoch_iter = _epoch_loader(dataset, sim.builder.collate, cfg, env, epoch, offset)
                 epoch_of_iter = epoch
-            batch = sim.collate(next(epoch_iter)).to(env.device)
+            batch = next(epoch_iter).to(env.device)  # graphs built by the loader (its workers, if any)
             spent = _budget_spent(cfg, clock, env) if cfg.optim.over_budget else None
             for group in optimizer.param_groups:
                 group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
@@ -228,18 +228,14 @@ def _prepare_run_dir(run: Path, last_path: Path, resume: bool) -> None:
         raise OutputError(f"{run} already holds a run: pass --resume to continue it, or choose another name/--run-dir")
 
 
-def _epoch_loader(dataset, cfg: TrainConfig, env: D.DistEnv, epoch: int, offset: int):
-    """Iterator over this rank's batches (lists of samples) of `epoch`, starting at batch `offset`."""
+def _epoch_loader(dataset, collate, cfg: TrainConfig, env: D.DistEnv, epoch: int, offset: int):
+    """Iterator over this rank's batched graphs (`collate`: GraphBuilder.collate) of `epoch`, from batch `offset`."""
     batches = D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, epoch, env.rank, env.world_size)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=batches[offset:].tolist(), collate_fn=_as_list, num_workers=cfg.num_workers,
+        dataset, batch_sampler=batches[offset:].tolist(), collate_fn=collate, num_workers=cfg.num_workers,
         generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched by the loader
     )
     return iter(loader)
-
-
-def _as_list(samples):
-    return samples
 
 
 def _collect(window: dict[str, list[float]], values: dict[str, float]) -> None:

@@ -201,6 +201,21 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, store):
     assert any(k.startswith("network.") for k in moved) and any("normalizer" in k for k in moved)
 
 
+def test_graphs_built_in_loader_workers_train_exactly_like_in_the_main_process(tmp_path, store):
+    """GraphBuilder.collate is the DataLoader's collate_fn: with worker processes the run is the same."""
+    from meshsim.train.trainer import train
+
+    here = train(tiny_config(tmp_path / "a", store, steps=3, num_workers=0), show_progress=False)
+    workers = train(tiny_config(tmp_path / "b", store, steps=3, num_workers=1), show_progress=False)
+    rows_a = read_metrics(here.run_dir / "metrics.csv")
+    rows_b = read_metrics(workers.run_dir / "metrics.csv")
+    assert [r["loss"] for r in rows_b] == [r["loss"] for r in rows_a]
+    ckpt_a = read_checkpoint(here.run_dir / "checkpoints" / "last.pt")
+    ckpt_b = read_checkpoint(workers.run_dir / "checkpoints" / "last.pt")
+    for key, value in ckpt_a["model"].items():
+        assert torch.equal(value, ckpt_b["model"][key]), key
+
+
 def test_run_folder_is_not_overwritten_without_resume(tmp_path, store):
     from meshsim.errors import OutputError
     from meshsim.train.trainer import train
