@@ -126,7 +126,6 @@ def p2g_adjoint_kernel(
 @wp.kernel
 def grid_adjoint_kernel(
     grid_mv: wp.array(dtype=wp.vec4),
-    side: int,
     dt: float,
     dx: float,
     res: int,
@@ -139,7 +138,7 @@ def grid_adjoint_kernel(
     if not (q[3] > 0.0):  # an empty node (most of them; or a NaN mass, as in the forward) has velocity 0
         adj_grid_mv[t] = wp.vec4(0.0)
         return
-    node = node_coords(t, side)
+    node = node_coords(t, res)
     vel, mask, stopped = node_velocity(q, node, dt, dx, res, bc)
     out = wp.vec4(0.0)
     if stopped == 0:  # a stopped node's velocity is 0 whatever its momentum
