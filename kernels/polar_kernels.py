@@ -64,6 +64,16 @@ def _swap_columns(c: bool, B: wp.mat33d, a: int, b: int):
 
 
 @wp.func
+def _order_columns(B: wp.mat33d, V: wp.mat33d, na: wp.float64, nb: wp.float64, a: int, b: int):
+    """Swap columns a and b of B and V (`_swap_columns`) if their squared norms na < nb; the norms follow."""
+    c = na < nb
+    B = _swap_columns(c, B, a, b)
+    V = _swap_columns(c, V, a, b)
+    if c:
+        return B, V, nb, na
+    return B, V, na, nb
+
+@wp.func
 def svd3_jacobi(A: wp.mat33d):
     """U, sigma, V of A (float64) with the conventions of `wp.svd3`: U, V rotations, |sigma| sorted
     descending, sigma_1, sigma_2 >= 0 and sigma_3 signed like det A."""
@@ -77,23 +87,9 @@ def svd3_jacobi(A: wp.mat33d):
     n0 = wp.length_sq(wp.vec3d(B[0, 0], B[1, 0], B[2, 0]))
     n1 = wp.length_sq(wp.vec3d(B[0, 1], B[1, 1], B[2, 1]))
     n2 = wp.length_sq(wp.vec3d(B[0, 2], B[1, 2], B[2, 2]))
-    c = n0 < n1
-    B = _swap_columns(c, B, 0, 1)
-    V = _swap_columns(c, V, 0, 1)
-    if c:
-        t = n0
-        n0 = n1
-        n1 = t
-    c = n0 < n2
-    B = _swap_columns(c, B, 0, 2)
-    V = _swap_columns(c, V, 0, 2)
-    if c:
-        t = n0
-        n0 = n2
-        n2 = t
-    c = n1 < n2
-    B = _swap_columns(c, B, 1, 2)
-    V = _swap_columns(c, V, 1, 2)
+    B, V, n0, n1 = _order_columns(B, V, n0, n1, 0, 1)
+    B, V, n0, n2 = _order_columns(B, V, n0, n2, 0, 2)
+    B, V, n1, n2 = _order_columns(B, V, n1, n2, 1, 2)
     U, R = wp.qr3(B)
     return U, wp.vec3d(R[0, 0], R[1, 1], R[2, 2]), V
 

@@ -283,7 +283,7 @@ class FemSolver:
             wp.launch(k.nodes, dim=len(self.points), device=self.device, record_cmd=record, inputs=[
                 s_in.x, s_in.v, scratch.f, self.external_force, self.mass, self.free, self.prescribed_velocity,
                 self.contact_mask,
-                k.vec(*self.gravity), S(self.mass_damping), S(dt), len(self.obstacles),
+                k.vec(*self.gravity), S(self.mass_damping), S(dt),
                 self.body_shape, self.body_params, self.body_contact, s_in.body_pos, s_in.body_rot,
                 s_in.body_vel, s_in.body_omega, scratch.body_force, scratch.body_torque, scratch.body_contact,
                 self.work, s_out.x, s_out.v, s_out.contact]),
@@ -306,7 +306,7 @@ class FemSolver:
             self.plane_stress, det, energy, vm, node_s, node_w])
         if self.obstacles:
             wp.launch(self.k.contact_energy, dim=n, device=self.device, inputs=[
-                state.x, self.contact_mask, len(self.obstacles), self.body_shape, self.body_params,
+                state.x, self.contact_mask, self.body_shape, self.body_params,
                 self.body_contact, state.body_pos, state.body_rot, contact_e])
         x, v = state.x.numpy().astype(np.float64), state.v.numpy().astype(np.float64)
         w = node_w.numpy()

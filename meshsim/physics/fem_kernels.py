@@ -54,12 +54,12 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
             return V(p[0], p[1], p[2])
 
     @wp.func
-    def edge_matrix(a: V, b: V, c: V, d: V) -> M:
-        # Columns x_k - x_0; `d` is ignored for triangles.
+    def cell_gradient(x: wp.array(dtype=V), c: Cell, dinv: M) -> M:
+        """Ds Dm^-1 of simplex c (Ds: columns x_k - x_0): F for positions, its rate for velocities."""
         if wp.static(dim == 2):
-            return wp.matrix_from_cols(b - a, c - a)
+            return wp.matrix_from_cols(x[c[1]] - x[c[0]], x[c[2]] - x[c[0]]) * dinv
         else:
-            return wp.matrix_from_cols(b - a, c - a, d - a)
+            return wp.matrix_from_cols(x[c[1]] - x[c[0]], x[c[2]] - x[c[0]], x[c[3]] - x[c[0]]) * dinv
 
     @wp.func
     def sdf(shape: int, params: V4, p: V3):
@@ -100,6 +100,13 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
             n = d / r
         return r - params[0], n
 
+    @wp.func
+    def body_distance(p: V3, shape: int, params: V4, pos: V, rot: Q):
+        """Signed distance of world point p to a body, the outward unit normal (world frame) and p - body origin."""
+        r = p - to3(pos)
+        phi, n = sdf(shape, params, wp.quat_rotate_inv(rot, r))
+        return phi, wp.quat_rotate(rot, n), r
+
     @wp.kernel(module=module)
     def element_forces(
         x: wp.array(dtype=V),
@@ -115,15 +122,12 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
     ):
         e = wp.tid()
         c = cells[e]
-        i3 = c[0]
-        if wp.static(dim == 3):
-            i3 = c[3]
         Dinv = dm_inv[e]
-        F = edge_matrix(x[c[0]], x[c[1]], x[c[2]], x[i3]) * Dinv
+        F = cell_gradient(x, c, Dinv)
         P = piola(F, mu[e], lam[e], material)
         if stiffness_damping > zero:
             # Rayleigh stiffness damping on the rate of Green strain: invariant under rigid rotation.
-            Fdot = edge_matrix(v[c[0]], v[c[1]], v[c[2]], v[i3]) * Dinv
+            Fdot = cell_gradient(v, c, Dinv)
             Edot = scalar(0.5) * (wp.transpose(F) * Fdot + wp.transpose(Fdot) * F)
             I = wp.identity(n=dim, dtype=scalar)
             P = P + stiffness_damping * F * (scalar(2.0) * mu[e] * Edot + lam[e] * wp.trace(Edot) * I)
@@ -153,7 +157,6 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         gravity: V,
         mass_damping: scalar,
         dt: scalar,
-        num_bodies: int,
         body_shape: wp.array(dtype=wp.int32),
         body_params: wp.array(dtype=V4),
         body_contact: wp.array(dtype=V4),
@@ -177,12 +180,9 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         if contact_mask[i] != 0:
             x3 = to3(xi)
             v3 = to3(vi)
-            for b in range(num_bodies):
-                q = body_rot[b]
-                r = x3 - to3(body_pos[b])
-                phi, n_local = sdf(body_shape[b], body_params[b], wp.quat_rotate_inv(q, r))
+            for b in range(body_shape.shape[0]):
+                phi, n, r = body_distance(x3, body_shape[b], body_params[b], body_pos[b], body_rot[b])
                 if phi < zero:
-                    n = wp.quat_rotate(q, n_local)
                     cp = body_contact[b]  # stiffness, friction coefficient, damping ratio, slip velocity
                     vrel = v3 - (to3(body_vel[b]) + wp.cross(body_omega[b], r))
                     v_normal = wp.dot(vrel, n)
@@ -266,10 +266,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         """Per element J, strain energy and von Mises stress; volume-weighted sums onto nodes."""
         e = wp.tid()
         c = cells[e]
-        i3 = c[0]
-        if wp.static(dim == 3):
-            i3 = c[3]
-        F = edge_matrix(x[c[0]], x[c[1]], x[c[2]], x[i3]) * dm_inv[e]
+        F = cell_gradient(x, c, dm_inv[e])
         P = piola(F, mu[e], lam[e], material)
         det_out[e] = wp.determinant(F)
         energy_out[e] = volume[e] * energy(F, mu[e], lam[e], material)
@@ -283,7 +280,6 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
     def contact_energy(
         x: wp.array(dtype=V),
         contact_mask: wp.array(dtype=wp.int32),
-        num_bodies: int,
         body_shape: wp.array(dtype=wp.int32),
         body_params: wp.array(dtype=V4),
         body_contact: wp.array(dtype=V4),
@@ -294,9 +290,8 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         i = wp.tid()
         if contact_mask[i] == 0:
             return
-        for b in range(num_bodies):
-            r = to3(x[i]) - to3(body_pos[b])
-            phi, n = sdf(body_shape[b], body_params[b], wp.quat_rotate_inv(body_rot[b], r))
+        for b in range(body_shape.shape[0]):
+            phi, n, r = body_distance(to3(x[i]), body_shape[b], body_params[b], body_pos[b], body_rot[b])
             if phi < zero:
                 wp.atomic_add(out, 0, scalar(0.5) * body_contact[b][0] * phi * phi)
 

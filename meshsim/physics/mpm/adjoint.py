@@ -17,20 +17,23 @@ from __future__ import annotations
 import warp as wp
 
 from .grid import GridConditions, condition_count, condition_normal, node_coords, node_velocity
-from .stencil import PAD, cell, dweights, weights
+from .stencil import cell, column, dweights, weights
 
 wp.set_module_options({"enable_backward": False})  # these kernels are adjoints already
 
 
 @wp.func
-def _col(A: wp.mat33, c: int):
-    return wp.vec3(A[0, c], A[1, c], A[2, c])
+def _axes(fx: wp.vec3):
+    """The three nodes' weights along each axis, then their derivatives: wx, wy, wz, dwx, dwy, dwz."""
+    w = weights(fx)
+    dw = dweights(fx)
+    return column(w, 0), column(w, 1), column(w, 2), column(dw, 0), column(dw, 1), column(dw, 2)
 
 
 @wp.func
-def _axis(w: wp.mat33, a: int):
-    """The three nodes' (derivative) weights along axis a."""
-    return wp.vec3(w[0, a], w[1, a], w[2, a])
+def _weight_grad(wx: wp.vec3, dwx: wp.vec3, ww: wp.vec3, dw: wp.vec3, wd: wp.vec3):
+    """sum_n s_n grad w_n from the plane sums of s weighted w w, dw w and w dw (`*_adj_plane`), plane by plane."""
+    return wp.vec3(wp.dot(dwx, ww), wp.dot(wx, dw), wp.dot(wx, wd))
 
 
 @wp.func
@@ -89,25 +92,15 @@ def p2g_adjoint_kernel(
     # g(fx) = sum (G_n . p_n + m h_n) grad w_n - dx A^T g(m v).
     p = wp.tid()
     inv_dx = 1.0 / dx
-    b, fx = cell(x[p], inv_dx, res)
-    w = weights(fx)
-    dw = dweights(fx)
+    bi, bj, bk, fx = cell(x[p], inv_dx, res)
+    wx, wy, wz, dwx, dwy, dwz = _axes(fx)
     m = mass[p]
     k_stress = -dt * vol[p] * 4.0 * inv_dx * inv_dx
     A = k_stress * tau[p] + m * C[p]
-    a0 = dx * _col(A, 0)
-    a1 = dx * _col(A, 1)
-    a2 = dx * _col(A, 2)
+    a0 = dx * column(A, 0)
+    a1 = dx * column(A, 1)
+    a2 = dx * column(A, 2)
     u = m * v[p] - A * (fx * dx)
-    bi = int(b[0]) + PAD
-    bj = int(b[1]) + PAD
-    bk = int(b[2]) + PAD
-    wx = _axis(w, 0)
-    wy = _axis(w, 1)
-    wz = _axis(w, 2)
-    dwx = _axis(dw, 0)
-    dwy = _axis(dw, 1)
-    dwz = _axis(dw, 2)
     # Per plane i: sum w G, sum j w G, sum k w G and the three weight-gradient partial sums of s_n.
     t0, tj0, tk0, ww0, dw0, wd0 = _p2g_adj_plane(adj_grid_mv, bi, bj, bk, u, a1, a2, m, wy, wz, dwy, dwz)
     u = u + a0
@@ -121,8 +114,7 @@ def p2g_adjoint_kernel(
     s1 = wx[0] * tj0 + wx[1] * tj1 + wx[2] * tj2
     s2 = wx[0] * tk0 + wx[1] * tk1 + wx[2] * tk2
     # sum (G_n . p_n + m h_n) grad w_n
-    g_w = wp.vec3(wp.dot(dwx, wp.vec3(ww0, ww1, ww2)), wp.dot(wx, wp.vec3(dw0, dw1, dw2)),
-                  wp.dot(wx, wp.vec3(wd0, wd1, wd2)))
+    g_w = _weight_grad(wx, dwx, wp.vec3(ww0, ww1, ww2), wp.vec3(dw0, dw1, dw2), wp.vec3(wd0, wd1, wd2))
     g_A = dx * (wp.matrix_from_cols(s0, s1, s2) - wp.outer(g_mv, fx))
     g_fx = g_w - dx * (wp.transpose(A) * g_mv)
     adj_x[p] = adj_x[p] + g_fx * inv_dx  # G2P's adjoint wrote its part of adj_x first
@@ -134,7 +126,6 @@ def p2g_adjoint_kernel(
 @wp.kernel
 def grid_adjoint_kernel(
     grid_mv: wp.array(dtype=wp.vec4),
-    side: int,
     dt: float,
     dx: float,
     res: int,
@@ -147,7 +138,7 @@ def grid_adjoint_kernel(
     if not (q[3] > 0.0):  # an empty node (most of them; or a NaN mass, as in the forward) has velocity 0
         adj_grid_mv[t] = wp.vec4(0.0)
         return
-    node = node_coords(t, side)
+    node = node_coords(t, res)
     vel, mask, stopped = node_velocity(q, node, dt, dx, res, bc)
     out = wp.vec4(0.0)
     if stopped == 0:  # a stopped node's velocity is 0 whatever its momentum
@@ -216,12 +207,8 @@ def g2p_adjoint_kernel(
     # g(v_n) = w_n r_n and g(fx) = sum (v_n . r_n) grad w_n - dx g_B^T vel.
     p = wp.tid()
     inv_dx = 1.0 / dx
-    b, fx = cell(x[p], inv_dx, res)
-    w = weights(fx)
-    dw = dweights(fx)
-    bi = int(b[0]) + PAD
-    bj = int(b[1]) + PAD
-    bk = int(b[2]) + PAD
+    bi, bj, bk, fx = cell(x[p], inv_dx, res)
+    wx, wy, wz, dwx, dwy, dwz = _axes(fx)
     vel = v_out[p]  # the forward outputs of this step: gathered velocity and affine matrix
     Cp = C_out[p]
     xn = x[p] + dt * vel
@@ -234,23 +221,16 @@ def g2p_adjoint_kernel(
     g_vel = adj_v_out[p] + dt * ax
     g_B = (4.0 * inv_dx * inv_dx) * (adj_C_out[p] + dt * aF * wp.transpose(F[p]))
     adj_F[p] = wp.transpose(wp.identity(n=3, dtype=float) + dt * Cp) * aF
-    b0 = dx * _col(g_B, 0)
-    b1 = dx * _col(g_B, 1)
-    b2 = dx * _col(g_B, 2)
+    b0 = dx * column(g_B, 0)
+    b1 = dx * column(g_B, 1)
+    b2 = dx * column(g_B, 2)
     r0 = g_vel - g_B * (fx * dx)
-    wx = _axis(w, 0)
-    wy = _axis(w, 1)
-    wz = _axis(w, 2)
-    dwx = _axis(dw, 0)
-    dwy = _axis(dw, 1)
-    dwz = _axis(dw, 2)
     ww0, dw0, wd0 = _g2p_adj_plane(grid_v, adj_grid_v, bi, bj, bk, r0, b1, b2, wx[0], wy, wz, dwy, dwz)
     r0 = r0 + b0
     ww1, dw1, wd1 = _g2p_adj_plane(grid_v, adj_grid_v, bi + 1, bj, bk, r0, b1, b2, wx[1], wy, wz, dwy, dwz)
     r0 = r0 + b0
     ww2, dw2, wd2 = _g2p_adj_plane(grid_v, adj_grid_v, bi + 2, bj, bk, r0, b1, b2, wx[2], wy, wz, dwy, dwz)
     # sum (v_n . r_n) grad w_n
-    g_w = wp.vec3(wp.dot(dwx, wp.vec3(ww0, ww1, ww2)), wp.dot(wx, wp.vec3(dw0, dw1, dw2)),
-                  wp.dot(wx, wp.vec3(wd0, wd1, wd2)))
+    g_w = _weight_grad(wx, dwx, wp.vec3(ww0, ww1, ww2), wp.vec3(dw0, dw1, dw2), wp.vec3(wd0, wd1, wd2))
     g_fx = g_w - dx * (wp.transpose(g_B) * vel)
     adj_x[p] = ax + g_fx * inv_dx

@@ -43,8 +43,9 @@ def _note(mask: wp.int64, stopped: int, what: int, s: int):
 
 
 @wp.func
-def node_coords(t: int, side: int):
-    """Grid coordinates (padding removed) of flat node index t."""
+def node_coords(t: int, res: int):
+    """Grid coordinates (padding removed) of flat node index t of the (res + 1 + 2 PAD)^3 grid."""
+    side = res + 1 + 2 * PAD
     return wp.vec3(float(t // (side * side) - PAD), float((t // side) % side - PAD), float(t % side - PAD))
 
 
@@ -115,7 +116,6 @@ def node_velocity(q: wp.vec4, node: wp.vec3, dt: float, dx: float, res: int, bc:
 @wp.kernel
 def grid_kernel(
     grid_mv: wp.array(dtype=wp.vec4),
-    side: int,
     dt: float,
     dx: float,
     res: int,
@@ -127,7 +127,7 @@ def grid_kernel(
     q = grid_mv[t]
     vel = wp.vec3(0.0)
     if q[3] > 0.0:
-        vel, mask, stopped = node_velocity(q, node_coords(t, side), dt, dx, res, bc)
+        vel, mask, stopped = node_velocity(q, node_coords(t, res), dt, dx, res, bc)
     grid_v[t] = vel
 
 

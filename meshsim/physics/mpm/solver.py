@@ -125,7 +125,7 @@ class MPMSolver:
         p2g = ([own(self.x), own(self.v), own(self.C), own(self.tau), own(self.mass), own(self.vol), dt, dx, res],
                [self._mv_parts[part]])
         grid = (
-            [self.grid_mv.flatten(), self.grid_mv.shape[0], dt, dx, res, self.conditions],
+            [self.grid_mv.flatten(), dt, dx, res, self.conditions],
             [self.grid_v.flatten()],
         )
         lo_clip, hi_clip = cfg.clip * dx, 1.0 - cfg.clip * dx

@@ -14,13 +14,20 @@ PAD = 1  # padding nodes on each side of the grid: floor(x/dx - 0.5) >= -1 for x
 
 @wp.func
 def cell(xp: wp.vec3, inv_dx: float, res: int):
-    """Base node (floor, clamped to [-1, res-1]) and fractional offset in [0.5, 1.5] (for clamped x)."""
+    """Array indices (padding included) of the base node (floor, clamped to [-1, res-1]) and the fractional
+    offset in [0.5, 1.5] (for clamped x) of xp from it."""
     hi = float(res) - 1.0
     g = xp * inv_dx - wp.vec3(0.5)
     b = wp.vec3(
         wp.floor(wp.clamp(g[0], -1.0, hi)), wp.floor(wp.clamp(g[1], -1.0, hi)), wp.floor(wp.clamp(g[2], -1.0, hi))
     )
-    return b, xp * inv_dx - b
+    return int(b[0]) + PAD, int(b[1]) + PAD, int(b[2]) + PAD, xp * inv_dx - b
+
+
+@wp.func
+def column(A: wp.mat33, c: int):
+    """Column c of A; of a weight matrix (rows = nodes 0, 1, 2), the three nodes' weights along axis c."""
+    return wp.vec3(A[0, c], A[1, c], A[2, c])
 
 
 @wp.func

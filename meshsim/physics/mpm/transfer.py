@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warp as wp
 
-from .stencil import PAD, cell, weights
+from .stencil import cell, column, weights
 
 
 @wp.kernel
@@ -28,19 +28,16 @@ def p2g_kernel(
 ):
     p = wp.tid()
     inv_dx = 1.0 / dx
-    b, fx = cell(x[p], inv_dx, res)
+    bi, bj, bk, fx = cell(x[p], inv_dx, res)
     w = weights(fx)
     m = mass[p]
     affine = (-dt * vol[p] * 4.0 * inv_dx * inv_dx) * tau[p] + m * C[p]
     mv = m * v[p]
-    bi = int(b[0]) + PAD
-    bj = int(b[1]) + PAD
-    bk = int(b[2]) + PAD
     # affine (x_i - x_p) = dx (i a0 + j a1 + k a2) - affine fx dx with a_c the columns of affine: built up
     # one axis per loop level by adding a_c, so the innermost body is a few adds (same sum, fewer flops).
-    a0 = dx * wp.vec3(affine[0, 0], affine[1, 0], affine[2, 0])
-    a1 = dx * wp.vec3(affine[0, 1], affine[1, 1], affine[2, 1])
-    a2 = dx * wp.vec3(affine[0, 2], affine[1, 2], affine[2, 2])
+    a0 = dx * column(affine, 0)
+    a1 = dx * column(affine, 1)
+    a2 = dx * column(affine, 2)
     qi = mv - affine * (fx * dx)
     for i in range(3):
         qij = qi
@@ -92,15 +89,12 @@ def g2p_kernel(
 ):
     p = wp.tid()
     inv_dx = 1.0 / dx
-    b, fx = cell(x[p], inv_dx, res)
+    bi, bj, bk, fx = cell(x[p], inv_dx, res)
     w = weights(fx)
-    bi = int(b[0]) + PAD
-    bj = int(b[1]) + PAD
-    bk = int(b[2]) + PAD
     # sum_n w_n v_n (x_n - x_p)^T = dx (sum_n w_n v_n (i, j, k)^T - vel fx^T), summed axis by axis; the
     # sums weighted by i, j or k (0, 1, 2) are written out so that no flop multiplies by 0 or 1.
-    wy = wp.vec3(w[0, 1], w[1, 1], w[2, 1])
-    wz = wp.vec3(w[0, 2], w[1, 2], w[2, 2])
+    wy = column(w, 1)
+    wz = column(w, 2)
     s0, sj0, sk0 = _gather_plane(grid_v, bi, bj, bk, wy, wz)
     s1, sj1, sk1 = _gather_plane(grid_v, bi + 1, bj, bk, wy, wz)
     s2, sj2, sk2 = _gather_plane(grid_v, bi + 2, bj, bk, wy, wz)
