@@ -19,6 +19,12 @@ from meshsim.models.blocks import MLP, TransformerBlock
 
 
 class HCMT(nn.Module):
+    @classmethod
+    def from_config(cls, cfg, node_width: int, mesh_edge_width: int, contact_edge_width: int, out_width: int):
+        """The network a `ModelConfig` (kind hcmt) describes, for inputs and outputs of these widths."""
+        return cls(node_width, mesh_edge_width, contact_edge_width, out_width, latent=cfg.latent, heads=cfg.heads,
+                   cmt_blocks=cfg.cmt_blocks, levels=cfg.levels, mlp_layers=cfg.mlp_layers, attention=cfg.attention)
+
     def __init__(self, node_width: int, mesh_edge_width: int, contact_edge_width: int, out_width: int,
                  latent: int = 128, heads: int = 4, cmt_blocks: int = 2, levels: int = 6, mlp_layers: int = 2,
                  attention: str = "hcmt"):

@@ -15,6 +15,11 @@ class MeshGraphNet(nn.Module):
     node update concatenates one sum per edge set, as in DeepMind's implementation.
     """
 
+    @classmethod
+    def from_config(cls, cfg, node_width: int, edge_widths: list[int], out_width: int):
+        """The network a `ModelConfig` (kind mgn) describes, for inputs and outputs of these widths."""
+        return cls(node_width, edge_widths, out_width, latent=cfg.latent, blocks=cfg.blocks, mlp_layers=cfg.mlp_layers)
+
     def __init__(self, node_width: int, edge_widths: list[int], out_width: int, latent: int = 128,
                  blocks: int = 15, mlp_layers: int = 2):
         super().__init__()

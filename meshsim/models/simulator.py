@@ -59,11 +59,9 @@ class LearnedSimulator(nn.Module):
         self.target_normalizer = Normalizer(dim)
         self.field_normalizer = Normalizer(max(len(cfg.fields), 1))
         if cfg.kind == "hcmt":
-            self.network = HCMT(node_width, mesh_edge_width, contact_width, out_width, cfg.latent, cfg.heads,
-                                cfg.cmt_blocks, cfg.levels, cfg.mlp_layers, cfg.attention)
+            self.network = HCMT.from_config(cfg, node_width, mesh_edge_width, contact_width, out_width)
         else:
-            self.network = MeshGraphNet(node_width, [mesh_edge_width, contact_width], out_width, cfg.latent,
-                                        cfg.blocks, cfg.mlp_layers)
+            self.network = MeshGraphNet.from_config(cfg, node_width, [mesh_edge_width, contact_width], out_width)
 
     # ----------------------------------------------------------------------------------------------- graphs
     def collate(self, samples: Sequence[Mapping[str, Any]]) -> Batch:
