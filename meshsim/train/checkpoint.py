@@ -1,17 +1,21 @@
 """Training checkpoints: the file format and its reader/writer are `meshsim.models.checkpoint`, and `load_model`
 (a checkpoint file or a shipped model's name) is `meshsim.train.pretrained`; both are re-exported here. This
-module adds what training keeps beside the weights: RNG state and replica digests.
+module adds what training keeps beside the weights (optimizer, schedule, RNG state, replica digests, CPU time)
+and restores it on `--resume`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from meshsim.config import to_dict
+from meshsim.errors import CheckpointError
 from meshsim.models.checkpoint import (  # noqa: F401  (re-exported: the names training code and tests use)
     FORMAT,
     REQUIRED,
@@ -59,3 +63,47 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def _python_state_to_plain(s: tuple) -> list:
     version, internal, gauss = s
     return [version, list(internal), gauss]
+
+
+def training_payload(cfg, sim, optimizer, step: int, best: float, dim: int, rng_states: list | None,
+                     cpu_seconds: float) -> dict:
+    """What a training checkpoint holds (`cfg`: the run's TrainConfig); `rng_states` per rank, None in snapshots."""
+    return {
+        "model_config": to_dict(cfg.model),
+        "dim": dim,
+        "model": {k: v.detach().cpu() for k, v in sim.state_dict().items()},
+        "optimizer": _to_cpu(optimizer.state_dict()),
+        "scheduler": {"kind": "exponential", "lr": cfg.optim.lr, "decay_rate": cfg.optim.decay_rate,
+                      "decay_steps": cfg.optim.decay_steps, "min_lr": cfg.optim.min_lr,
+                      "over_budget": cfg.optim.over_budget, "step": step},
+        "step": step,
+        "best_metric": best,
+        "rng": {"ranks": rng_states or []},
+        "train_config": to_dict(cfg),
+        "cpu_seconds": cpu_seconds,  # training CPU time so far (this rank, summed over resumes)
+    }
+
+
+def restore_training(ckpt: dict, sim, optimizer, path: Path) -> None:
+    """Load a checkpoint's weights and optimizer state, with one line naming what does not fit."""
+    try:
+        sim.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{path} does not fit this config's model ({first}): use the run's own config") from None
+    if "optimizer" not in ckpt:
+        raise CheckpointError(f"{path} has no optimizer state (a model-only file?); it cannot be resumed")
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: optimizer state does not fit this model ({err})") from None
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj

@@ -16,18 +16,28 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from meshsim.config import save_config, to_dict
+from meshsim.config import save_config
 from meshsim.errors import CheckpointError, ConfigError, OutputError
 from meshsim.outputs import make_folder
 from meshsim.progress import progress
 from meshsim.threads import ThroughputWatch, set_threads
 from meshsim.train import distributed as D
-from meshsim.train.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state, state_digest
+from meshsim.train.budget import Clock, budget_spent, out_of_time
+from meshsim.train.checkpoint import (
+    read_checkpoint,
+    restore_training,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    state_digest,
+    training_payload,
+)
 from meshsim.train.config import TrainConfig
 from meshsim.train.logging import MetricsLog
 
@@ -54,148 +64,197 @@ class _LossModule(torch.nn.Module):
         return self.sim.loss(batch, accumulate_stats=accumulate_stats, unroll=unroll)
 
 
+@dataclass
+class _Run:
+    """What one training run holds between its steps."""
+
+    cfg: TrainConfig
+    env: D.DistEnv
+    folder: Path
+    resume: bool
+    dim: int
+    dataset: Any
+    sim: Any  # LearnedSimulator
+    optimizer: torch.optim.Optimizer
+    model: torch.nn.Module | None  # the loss module (DDP-wrapped under torchrun); None once training ends
+    val_set: list
+    start: int
+    best: float
+    clock: Clock
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder / "checkpoints"
+
+    def payload(self, step: int, rng_states: list | None = None) -> dict:
+        return training_payload(self.cfg, self.sim, self.optimizer, step, self.best, self.dim, rng_states,
+                                self.clock.cpu_seconds())
+
+
 def train(cfg: TrainConfig, resume: bool = False, run_dir: str | Path | None = None,
           show_progress: bool = True) -> TrainResult:
     """Train `cfg.model` on `cfg.train_data`; see docs/training.md for the run folder it fills."""
+    env = D.setup(cfg.device)
+    try:
+        run = _set_up(cfg, env, Path(run_dir or cfg.run_dir or Path("runs") / cfg.name), resume)
+        done, last_loss = _train_steps(run, show_progress)
+        run.model = None  # the DDP wrapper must be gone before its process group is destroyed (D.finish)
+        D.finish(env)
+        return TrainResult(run.folder, done, last_loss, run.best, env.world_size)
+    except BaseException:
+        raise  # a failed rank neither waits for the others nor destroys the group: both are collectives
+
+
+def _set_up(cfg: TrainConfig, env: D.DistEnv, folder: Path, resume: bool) -> _Run:
+    """Data, model, optimizer and (with `resume`) the state of `folder/checkpoints/last.pt`; the run folder is made
+    only once everything was accepted, so a refused run leaves nothing behind."""
     from meshsim.datasets import FrameWindowDataset
     from meshsim.models import LearnedSimulator
 
-    env = D.setup(cfg.device)
-    try:
-        run = Path(run_dir or cfg.run_dir or Path("runs") / cfg.name)
-        ckpt_dir = run / "checkpoints"
-        last_path = ckpt_dir / "last.pt"
-        if env.is_main:
-            _prepare_run_dir(run, last_path, resume)
-        D.barrier(env)
-        if not cfg.train_data:
-            raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
-        first = FrameWindowDataset(cfg.train_data, history=1, horizon=1)[0]  # data checks before window sizes
-        dim = int(first["mesh_pos"].shape[1])
-        _check_material_keys(cfg, first, dim)
-        dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=cfg.unroll_steps)
-        if env.device.type == "cpu":
-            set_threads(cfg.threads, nodes=int(dataset[0]["mesh_pos"].shape[0]) * cfg.batch_size,
-                        processes=env.world_size)
-        watch = ThroughputWatch(what="training")
-        per_epoch = D.steps_per_epoch(len(dataset), cfg.batch_size, env.world_size)
-        D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
+    last_path = folder / "checkpoints" / "last.pt"
+    if env.is_main:
+        _prepare_run_dir(folder, last_path, resume)
+    D.barrier(env)
+    if not cfg.train_data:
+        raise ConfigError("train_data is empty: list the HDF5 trajectory files to train on")
+    first = FrameWindowDataset(cfg.train_data, history=1, horizon=1)[0]  # data checks before window sizes
+    dim = int(first["mesh_pos"].shape[1])
+    _check_material_keys(cfg, first, dim)
+    dataset = FrameWindowDataset(cfg.train_data, history=1, horizon=cfg.unroll_steps)
+    if env.device.type == "cpu":
+        set_threads(cfg.threads, nodes=int(dataset[0]["mesh_pos"].shape[0]) * cfg.batch_size,
+                    processes=env.world_size)
+    D.rank_batches(len(dataset), cfg.batch_size, cfg.seed, 0, env.rank, env.world_size)  # checks size
 
-        _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
-        sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)
-        optimizer = torch.optim.Adam(sim.parameters(), lr=cfg.optim.lr)
-        start, best, cpu_before = 0, math.inf, 0.0
-        if resume:
-            ckpt = read_checkpoint(last_path)
-            _restore(ckpt, sim, optimizer, last_path)
-            start, best = int(ckpt["step"]), float(ckpt.get("best_metric", math.inf))
-            cpu_before = float(ckpt.get("cpu_seconds", 0.0))
-            ranks = ckpt.get("rng", {}).get("ranks", [])
-            if len(ranks) == env.world_size:
-                set_rng_state(ranks[env.rank])
-            else:  # another world size: a fresh, still deterministic stream per rank
-                _seed_all(cfg.seed + 7919 * env.rank + 104729 * start)
-        else:
-            _seed_all(cfg.seed + 7919 * env.rank)
-        if start >= cfg.steps:
-            raise ConfigError(f"{last_path} is at step {start}, not below steps={cfg.steps}: raise steps to go on")
+    _seed_all(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
+    sim = LearnedSimulator(cfg.model, dim=dim).to(env.device)
+    optimizer = torch.optim.Adam(sim.parameters(), lr=cfg.optim.lr)
+    start, best, cpu_before = 0, math.inf, 0.0
+    if resume:
+        ckpt = read_checkpoint(last_path)
+        restore_training(ckpt, sim, optimizer, last_path)
+        start, best = int(ckpt["step"]), float(ckpt.get("best_metric", math.inf))
+        cpu_before = float(ckpt.get("cpu_seconds", 0.0))
+        ranks = ckpt.get("rng", {}).get("ranks", [])
+        if len(ranks) == env.world_size:
+            set_rng_state(ranks[env.rank])
+        else:  # another world size: a fresh, still deterministic stream per rank
+            _seed_all(cfg.seed + 7919 * env.rank + 104729 * start)
+    else:
+        _seed_all(cfg.seed + 7919 * env.rank)
+    if start >= cfg.steps:
+        raise ConfigError(f"{last_path} is at step {start}, not below steps={cfg.steps}: raise steps to go on")
 
-        model = _LossModule(sim)
-        if env.distributed:
-            model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
-                find_unused_parameters=cfg.find_unused_parameters)
+    model = _LossModule(sim)
+    if env.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
+            find_unused_parameters=cfg.find_unused_parameters)
+    val_set = []
+    if env.is_main and cfg.valid_data:
+        from meshsim.train.validation import load_validation_set
 
-        val_set = []
-        if env.is_main and cfg.valid_data:
-            from meshsim.train.validation import load_validation_set
+        val_set = load_validation_set(cfg.valid_data, cfg.val_rollouts, cfg.val_steps)
+    if env.is_main:
+        make_folder(folder / "checkpoints")
+        save_config(cfg, folder / "config.resolved.yaml")
+    return _Run(cfg, env, folder, resume, dim, dataset, sim, optimizer, model, val_set, start, best, Clock(cpu_before))
 
-            val_set = load_validation_set(cfg.valid_data, cfg.val_rollouts, cfg.val_steps)
-        if env.is_main:  # the run folder only now: a run refused above leaves nothing behind
-            make_folder(run / "checkpoints")
-            save_config(cfg, run / "config.resolved.yaml")
 
-        log = None
-        bar = progress(cfg.steps, start, show_progress and env.is_main)
-        window: dict[str, list[float]] = {}
-        last_loss = math.nan
-        clock = _Clock(cpu_before)
-        snapshots = [m for m in cfg.snapshot_cpu_minutes if 60.0 * m > cpu_before]
-        done = start
-        sim.train()
-        epoch_iter, epoch_of_iter = None, -1
-        for step in range(start, cfg.steps):
-            step_start = time.perf_counter()
-            epoch, offset = divmod(step, per_epoch)
-            if epoch != epoch_of_iter:
-                epoch_iter = _epoch_loader(dataset, sim.builder.collate, cfg, env, epoch, offset)
-                epoch_of_iter = epoch
-            batch = next(epoch_iter).to(env.device)  # graphs built by the loader (its workers, if any)
-            spent = _budget_spent(cfg, clock, env) if cfg.optim.over_budget else None
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
-            warm = step < cfg.warmup_steps
-            # pushforward depth of this step (drawn from the checkpointed RNG, so resume stays exact)
-            unroll = int(torch.randint(cfg.unroll_steps, ())) if cfg.unroll_steps > 1 and not warm else 0
-            if warm:
-                with torch.no_grad():
-                    loss, logs = model(batch, True)
-            else:
-                optimizer.zero_grad(set_to_none=True)
-                loss, logs = model(batch, True, unroll)
-                loss.backward()
-                optimizer.step()
-            step_seconds = time.perf_counter() - step_start  # data + step, not validation
-            _collect(window, {"loss": loss.detach(), **(logs or {}),  # tensors, read back once per log interval
-                              "seconds_per_step": step_seconds})
-            if env.is_main and not warm:  # warm-up steps skip backward and unroll: ~3x faster, no baseline
-                watch.add(step_seconds)
-            if env.is_main and log is None:  # columns: what the model logs, known after its first step
-                columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss", "seconds_per_step"}),
-                           "seconds_per_step", "warmup", *VAL_COLUMNS]
-                log = MetricsLog(run / "metrics.csv", columns, start if resume else None,
-                                 run / "tensorboard" if cfg.tensorboard else None)
-            done = step + 1
-            bar.update(1)
-            final = done == cfg.steps or _out_of_time(cfg, clock, env)
-            while env.is_main and snapshots and clock.cpu_seconds() >= 60.0 * snapshots[0]:
-                save_checkpoint(ckpt_dir / f"cpu_{snapshots[0]:g}min.pt",
-                                _payload(cfg, sim, optimizer, done, best, dim, None, clock))
-                snapshots.pop(0)
+def _train_steps(run: _Run, show_progress: bool) -> tuple[int, float]:
+    """Steps from `run.start` until `steps` or the budget: (steps done, mean loss of the last logged interval)."""
+    cfg, env = run.cfg, run.env
+    per_epoch = D.steps_per_epoch(len(run.dataset), cfg.batch_size, env.world_size)
+    watch = ThroughputWatch(what="training")
+    bar = progress(cfg.steps, run.start, show_progress and env.is_main)
+    log, window, last_loss = None, {}, math.nan
+    snapshots = [m for m in cfg.snapshot_cpu_minutes if 60.0 * m > run.clock.cpu_before]
+    done, epoch_iter, epoch_of_iter = run.start, None, -1
+    run.sim.train()
+    for step in range(run.start, cfg.steps):
+        step_start = time.perf_counter()
+        epoch, offset = divmod(step, per_epoch)
+        if epoch != epoch_of_iter:
+            epoch_iter = _epoch_loader(run.dataset, run.sim.builder.collate, cfg, env, epoch, offset)
+            epoch_of_iter = epoch
+        batch = next(epoch_iter).to(env.device)  # graphs built by the loader (its workers, if any)
+        warm, loss, logs = _optimisation_step(run, batch, step)
+        step_seconds = time.perf_counter() - step_start  # data + step, not validation
+        _collect(window, {"loss": loss.detach(), **(logs or {}),  # tensors, read back once per log interval
+                          "seconds_per_step": step_seconds})
+        if env.is_main and not warm:  # warm-up steps skip backward and unroll: ~3x faster, no baseline
+            watch.add(step_seconds)
+        if env.is_main and log is None:  # columns: what the model logs, known after its first step
+            log = _open_log(run, window)
+        done = step + 1
+        bar.update(1)
+        final = done == cfg.steps or out_of_time(cfg, run.clock, env)
+        while env.is_main and snapshots and run.clock.cpu_seconds() >= 60.0 * snapshots[0]:
+            save_checkpoint(run.checkpoints / f"cpu_{snapshots.pop(0):g}min.pt", run.payload(done))
 
-            row = None
-            if done % cfg.log_interval == 0 or final:
-                row = _reduce_window(window, env)
-                row.update(lr=optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm))
-                last_loss = row["loss"]
-                window = {}
-                bar.set_postfix(loss=f"{last_loss:.4g}")
-            validating = bool(val_set) and ((cfg.val_interval and done % cfg.val_interval == 0) or final)
-            if validating:
-                from meshsim.train.validation import validate
+        row = None
+        if done % cfg.log_interval == 0 or final:
+            row = _reduce_window(window, env)
+            row.update(lr=run.optimizer.param_groups[0]["lr"], epoch=float(epoch), warmup=float(warm))
+            last_loss, window = row["loss"], {}
+            bar.set_postfix(loss=f"{last_loss:.4g}")
+        if run.val_set and ((cfg.val_interval and done % cfg.val_interval == 0) or final):
+            row = {**(row or {}), **_validate(run, done)}
+        if env.is_main and row is not None:
+            log.write(done, row)
+        if done % cfg.checkpoint_interval == 0 or final:
+            _save_last(run, done)
+        if final:
+            break
+    bar.close()
+    if log is not None:
+        log.close()
+    return done, last_loss
 
-                val = validate(sim, val_set)
-                row = {**(row or {}), **val}
-                if val["val_p_all"] < best:
-                    best = val["val_p_all"]
-                    save_checkpoint(ckpt_dir / "best.pt", _payload(cfg, sim, optimizer, done, best, dim, None, clock))
-            if env.is_main and row is not None:
-                log.write(done, row)
-            if done % cfg.checkpoint_interval == 0 or final:
-                states, digests = _gather_rng(env), _sync_replicas(sim, env)
-                if env.is_main:
-                    payload = _payload(cfg, sim, optimizer, done, best, dim, states, clock)
-                    save_checkpoint(last_path, {**payload, "replica_digests": digests})
-            if final:
-                break
-        bar.close()
-        if log is not None:
-            log.close()
-        del model  # the DDP wrapper must be gone before its process group is destroyed (D.finish)
-        D.finish(env)
-        return TrainResult(run, done, last_loss, best, env.world_size)
-    except BaseException:
-        raise  # a failed rank neither waits for the others nor destroys the group: both are collectives
+
+def _optimisation_step(run: _Run, batch, step: int) -> tuple[bool, torch.Tensor, dict]:
+    """One step at `step`'s learning rate: (warm-up step?, loss, the model's logs). Warm-up steps only fill the
+    normalizers; later ones draw a pushforward depth and update the weights."""
+    cfg = run.cfg
+    spent = budget_spent(cfg, run.clock, run.env) if cfg.optim.over_budget else None
+    for group in run.optimizer.param_groups:
+        group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, spent)
+    if step < cfg.warmup_steps:
+        with torch.no_grad():
+            loss, logs = run.model(batch, True)
+        return True, loss, logs
+    # pushforward depth of this step (drawn from the checkpointed RNG, so resume stays exact)
+    unroll = int(torch.randint(cfg.unroll_steps, ())) if cfg.unroll_steps > 1 else 0
+    run.optimizer.zero_grad(set_to_none=True)
+    loss, logs = run.model(batch, True, unroll)
+    loss.backward()
+    run.optimizer.step()
+    return False, loss, logs
+
+
+def _open_log(run: _Run, window: dict) -> MetricsLog:
+    columns = ["epoch", "lr", "loss", *sorted(set(window) - {"loss", "seconds_per_step"}), "seconds_per_step",
+               "warmup", *VAL_COLUMNS]
+    return MetricsLog(run.folder / "metrics.csv", columns, run.start if run.resume else None,
+                      run.folder / "tensorboard" if run.cfg.tensorboard else None)
+
+
+def _validate(run: _Run, done: int) -> dict[str, float]:
+    """Validation rollouts (main rank); a new best p_all is saved as best.pt."""
+    from meshsim.train.validation import validate
+
+    val = validate(run.sim, run.val_set)
+    if val["val_p_all"] < run.best:
+        run.best = val["val_p_all"]
+        save_checkpoint(run.checkpoints / "best.pt", run.payload(done))
+    return val
+
+
+def _save_last(run: _Run, done: int) -> None:
+    """last.pt with every rank's RNG state and replica digest (a collective: every rank calls it)."""
+    states, digests = _gather_rng(run.env), _sync_replicas(run.sim, run.env)
+    if run.env.is_main:
+        save_checkpoint(run.checkpoints / "last.pt", {**run.payload(done, states), "replica_digests": digests})
 
 
 def train_from_file(config: str | Path, overrides: list[str] = (), resume: bool = False,
@@ -255,39 +314,6 @@ def _reduce_window(window: dict[str, list[float]], env: D.DistEnv) -> dict[str, 
     return dict(zip(keys, means.tolist()))
 
 
-class _Clock:
-    """Wall-clock time of this run and CPU time of this process, the latter summed over resumed runs."""
-
-    def __init__(self, cpu_before: float = 0.0):
-        self.wall0, self.cpu0, self.cpu_before = time.perf_counter(), time.process_time(), cpu_before
-
-    def wall_seconds(self) -> float:
-        return time.perf_counter() - self.wall0
-
-    def cpu_seconds(self) -> float:
-        return self.cpu_before + time.process_time() - self.cpu0
-
-
-def _budget_spent(cfg: TrainConfig, clock: _Clock, env: D.DistEnv) -> float:
-    """Fraction of the budget spent so far (the larger of wall-clock and CPU), by rank 0's clocks (every rank uses
-    the same rate)."""
-    fractions = [0.0]
-    if cfg.time_limit_minutes:
-        fractions.append(clock.wall_seconds() / (60.0 * cfg.time_limit_minutes))
-    if cfg.cpu_limit_minutes:
-        fractions.append(clock.cpu_seconds() / (60.0 * cfg.cpu_limit_minutes))
-    spent = torch.tensor([max(fractions)], dtype=torch.float64)
-    if env.distributed:
-        spent = spent.to(env.device)
-        dist.broadcast(spent, src=0)
-    return float(spent.item())
-
-
-def _out_of_time(cfg: TrainConfig, clock: _Clock, env: D.DistEnv) -> bool:
-    """Whether the wall-clock or CPU budget is spent; rank 0's clocks decide for every rank."""
-    return bool(cfg.time_limit_minutes or cfg.cpu_limit_minutes) and _budget_spent(cfg, clock, env) > 1.0
-
-
 def _sync_replicas(sim, env: D.DistEnv) -> list[str]:
     """Give every replica rank 0's normalizer statistics, then return each rank's state digest.
 
@@ -313,48 +339,6 @@ def _gather_rng(env: D.DistEnv) -> list | None:
     states = [None] * env.world_size
     dist.all_gather_object(states, state)
     return states
-
-
-def _payload(cfg: TrainConfig, sim, optimizer, step: int, best: float, dim: int, rng_states,
-             clock: _Clock | None = None) -> dict:
-    return {
-        "model_config": to_dict(cfg.model),
-        "dim": dim,
-        "model": {k: v.detach().cpu() for k, v in sim.state_dict().items()},
-        "optimizer": _to_cpu(optimizer.state_dict()),
-        "scheduler": {"kind": "exponential", "lr": cfg.optim.lr, "decay_rate": cfg.optim.decay_rate,
-                      "decay_steps": cfg.optim.decay_steps, "min_lr": cfg.optim.min_lr,
-                      "over_budget": cfg.optim.over_budget, "step": step},
-        "step": step,
-        "best_metric": best,
-        "rng": {"ranks": rng_states or []},
-        "train_config": to_dict(cfg),
-        "cpu_seconds": clock.cpu_seconds() if clock is not None else 0.0,  # training CPU time so far (this rank)
-    }
-
-
-def _restore(ckpt: dict, sim, optimizer, path: Path) -> None:
-    try:
-        sim.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0][:200]
-        raise CheckpointError(f"{path} does not fit this config's model ({first}): use the run's own config") from None
-    if "optimizer" not in ckpt:
-        raise CheckpointError(f"{path} has no optimizer state (a model-only file?); it cannot be resumed")
-    try:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    except (ValueError, KeyError) as err:
-        raise CheckpointError(f"{path}: optimizer state does not fit this model ({err})") from None
-
-
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
-    return obj
 
 
 def _seed_all(seed: int) -> None:
