@@ -13,9 +13,12 @@ from meshsim.graph.edges import (
     world_edges,
 )
 from meshsim.graph.features import add_training_noise, integrate, node_features, output_mask, position_target
+from meshsim.graph.multigraph import EdgeSet, MultiGraph
 from meshsim.graph.normalizer import Normalizer
 
 __all__ = [
+    "EdgeSet",
+    "MultiGraph",
     "GraphBuilder",
     "MeshGraph",
     "Normalizer",

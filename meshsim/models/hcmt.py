@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from meshsim.graph.attention import receiver_csr
+from meshsim.graph.multigraph import MultiGraph
 from meshsim.models.blocks import MLP, TransformerBlock
 
 
@@ -39,34 +40,32 @@ class HCMT(nn.Module):
         self.up = nn.ModuleList(TransformerBlock(latent, heads, 1, attention) for _ in range(levels))
         self.decoder = MLP(latent, latent, out_width, mlp_layers, layer_norm=False)
 
-    def forward(
-        self,
-        nodes: torch.Tensor,
-        level_edges: list[torch.Tensor],
-        level_edge_features: torch.Tensor,
-        level_ids: list[torch.Tensor],
-        contact_edges: torch.Tensor,
-        contact_features: torch.Tensor,
-    ) -> torch.Tensor:
-        """nodes [N, w]; level_edges[i] [2, E_i] for levels 0..L; level_edge_features: all levels' mesh-edge
-        features stacked in level order [sum E_i, w_e]; level_ids[i] [n_i] (index 0 unused: identity);
-        contact_edges [2, C] with features [C, w_c]. Returns [N, out_width]."""
-        h = self.node_encoder(nodes)
-        latents = self.mesh_edge_encoder(level_edge_features).split([e.shape[1] for e in level_edges])
+    def forward(self, graph: MultiGraph) -> torch.Tensor:
+        """Edge sets "mesh", "mesh_1" ... "mesh_L" (levels 0..L, with `graph.level_ids`) and "contact";
+        returns [N, out_width]."""
+        n = graph.nodes.shape[0]
+        h = self.node_encoder(graph.nodes)
+        levels = [graph.edge_set("mesh")] + [graph.edge_set(f"mesh_{i}") for i in range(1, self.levels + 1)]
+        level_ids = graph.level_ids
+        # one encoder call for every level's mesh edges (they share the encoder)
+        latents = self.mesh_edge_encoder(torch.cat([s.features for s in levels])).split(
+            [s.index.shape[1] for s in levels])
         # Receiver CSRs are built once per edge set and shared by every block that uses it (CMT, down, up).
-        sizes = [nodes.shape[0]] + [ids.shape[0] for ids in level_ids[1:]]
-        mesh = [(e, lat, receiver_csr(e[0], e[1], n)) for e, lat, n in zip(level_edges, latents, sizes)]
-        contact = (contact_edges, self.contact_edge_encoder(contact_features),
-                   receiver_csr(contact_edges[0], contact_edges[1], nodes.shape[0]))
+        sizes = [n] + [ids.shape[0] for ids in level_ids]
+        mesh = [(s.index, lat, receiver_csr(s.index[0], s.index[1], size))
+                for s, lat, size in zip(levels, latents, sizes)]
+        contact_set = graph.edge_set("contact")
+        contact = (contact_set.index, self.contact_edge_encoder(contact_set.features),
+                   receiver_csr(contact_set.index[0], contact_set.index[1], n))
         for block in self.cmt:
             h = block(h, [mesh[0], contact])
         skips = []
         for i, block in enumerate(self.down):
             h = block(h, [mesh[i]])
             skips.append(h)
-            h = h[level_ids[i + 1]]
+            h = h[level_ids[i]]
         h = self.bottom(h, [mesh[self.levels]])
         for i in reversed(range(self.levels)):
-            h = skips[i].index_copy(0, level_ids[i + 1], h)  # unpool: coarse rows overwrite the kept nodes
+            h = skips[i].index_copy(0, level_ids[i], h)  # unpool: coarse rows overwrite the kept nodes
             h = self.up[i](h, [mesh[i]])
         return self.decoder(h)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from meshsim.graph.multigraph import MultiGraph
 from meshsim.models.blocks import MLP, GraphNetBlock
 
 
@@ -28,11 +29,11 @@ class MeshGraphNet(nn.Module):
         self.processor = nn.ModuleList(GraphNetBlock(latent, len(edge_widths), mlp_layers) for _ in range(blocks))
         self.decoder = MLP(latent, latent, out_width, mlp_layers, layer_norm=False)
 
-    def forward(self, nodes: torch.Tensor, edge_sets: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """nodes [N, node_width]; edge_sets: (edge_index [2, E], features [E, w]) per set -> [N, out_width]."""
-        h = self.node_encoder(nodes)
-        indices = [index for index, _ in edge_sets]
-        latents = [enc(feat) for enc, (_, feat) in zip(self.edge_encoders, edge_sets)]
+    def forward(self, graph: MultiGraph) -> torch.Tensor:
+        """Its edge sets in the order of the encoders ("mesh", then "world" or "contact") -> [N, out_width]."""
+        h = self.node_encoder(graph.nodes)
+        indices = [s.index for s in graph.edge_sets]
+        latents = [enc(s.features) for enc, s in zip(self.edge_encoders, graph.edge_sets)]
         for block in self.processor:
             h, latents = block(h, list(zip(indices, latents)))
         return self.decoder(h)

@@ -23,8 +23,10 @@ from torch_geometric.data import Batch
 from meshsim.datasets.schema import NodeType
 from meshsim.errors import DataFormatError
 from meshsim.graph import (
+    EdgeSet,
     GraphBuilder,
     MeshGraph,
+    MultiGraph,
     Normalizer,
     add_training_noise,
     contact_edges,
@@ -95,8 +97,10 @@ class LearnedSimulator(nn.Module):
         if cfg.kind == "mgn":
             mesh_x = self.mesh_edge_normalizer(mesh_edge_features(cur_pos, graph.mesh_pos, graph.edge_index),
                                                accumulate)
-            return self.network(x, [(graph.edge_index, mesh_x), (second, second_x)])
-        edges, ids, feats = [graph.edge_index], [None], []
+            second_name = "world" if cfg.world_edges else "contact"
+            return self.network(MultiGraph(x, [EdgeSet("mesh", graph.edge_index, mesh_x),
+                                               EdgeSet(second_name, second, second_x)]))
+        edges, ids, feats = [graph.edge_index], [], []
         world, mesh = cur_pos, graph.mesh_pos
         feats.append(mesh_edge_features(world, mesh, graph.edge_index))
         for i in range(1, cfg.levels + 1):
@@ -105,8 +109,9 @@ class LearnedSimulator(nn.Module):
             ids.append(level_ids)
             edges.append(level_edges)
             feats.append(mesh_edge_features(world, mesh, level_edges))
-        mesh_x = self.mesh_edge_normalizer(torch.cat(feats), accumulate)
-        return self.network(x, edges, mesh_x, ids, second, second_x)
+        mesh_x = self.mesh_edge_normalizer(torch.cat(feats), accumulate).split([e.shape[1] for e in edges])
+        sets = [EdgeSet(f"mesh_{i}" if i else "mesh", e, f) for i, (e, f) in enumerate(zip(edges, mesh_x))]
+        return self.network(MultiGraph(x, [*sets, EdgeSet("contact", second, second_x)], level_ids=ids))
 
     def loss(self, batch, accumulate_stats: bool = False, unroll: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
         """Masked MSE of normalized Delta-x (or acceleration) plus MSE of normalized fields at the target frame.
