@@ -16,8 +16,6 @@ e.g. a symmetry plane); constrained components follow `prescribed_velocity` (zer
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import warp as wp
@@ -25,27 +23,11 @@ import warp as wp
 from meshsim.errors import ConfigError, MeshError, SimulationError
 from meshsim.kernels import init_warp
 from meshsim.physics.fem_kernels import SHAPE_ID, make_kernels
+from meshsim.physics.fem_state import FemResult, FemScratch, FemState, collect_frames
 from meshsim.physics.hyperelastic import MATERIAL_ID, lame
 from meshsim.physics.obstacles import RigidBody, quat_to_matrix
 
 _DTYPES = {"float32": wp.float32, "float64": wp.float64}
-
-
-@dataclass
-class FemResult:
-    """Frames of a run. Positions of rigid-body mesh points (if any) are in `body_points`."""
-
-    positions: np.ndarray          # [T, N, d]
-    velocities: np.ndarray         # [T, N, d]
-    stress: np.ndarray             # [T, N] nodal von Mises (Pa)
-    contact_force: np.ndarray      # [T, N, d]
-    energies: dict[str, np.ndarray]  # [T] kinetic, strain, contact, gravity, total
-    body_position: np.ndarray      # [T, B, d]
-    body_quaternion: np.ndarray    # [T, B, 4]
-    body_velocity: np.ndarray      # [T, B, d]
-    body_points: list = field(default_factory=list)  # per body with mesh_points: [T, P, d]
-    dt: float = 0.0                # substep
-    substeps: int = 0              # per frame
 
 
 class FemSolver:
@@ -246,11 +228,11 @@ class FemSolver:
         return n, frame_dt / n
 
     # -- state ----------------------------------------------------------------------------------------------
-    def state(self, requires_grad: bool = False, positions=None) -> SimpleNamespace:
+    def state(self, requires_grad: bool = False, positions=None) -> FemState:
         """A fresh state: the reference configuration (or `positions`), initial velocities and obstacle poses."""
         d, arr, b = self.dim, self._array, self.obstacles
         rg = requires_grad
-        return SimpleNamespace(
+        return FemState(
             x=arr(self.points if positions is None else positions, self.k.vec, rg),
             v=arr(self.initial_velocity, self.k.vec, rg),
             contact=arr(np.zeros((len(self.points), d)), self.k.vec, rg),
@@ -260,12 +242,12 @@ class FemSolver:
             body_omega=arr(np.array([o.omega3(d) for o in b]).reshape(-1, 3), self.k.vec3, rg),
         )
 
-    def scratch(self, requires_grad: bool = False) -> SimpleNamespace:
+    def scratch(self, requires_grad: bool = False) -> FemScratch:
         """Force accumulators of one substep (zeroed)."""
         z = lambda n, t: wp.zeros(n, dtype=t, device=self.device, requires_grad=requires_grad)  # noqa: E731
         nb = len(self.obstacles)
-        return SimpleNamespace(f=z(len(self.points), self.k.vec), body_force=z(nb, self.k.vec3),
-                               body_torque=z(nb, self.k.vec3), body_contact=z(len(self.points), self.k.vec))
+        return FemScratch(f=z(len(self.points), self.k.vec), body_force=z(nb, self.k.vec3),
+                          body_torque=z(nb, self.k.vec3), body_contact=z(len(self.points), self.k.vec))
 
     def step(self, s_in, s_out, scratch, dt: float, record: bool = False, mu=None, lam=None):
         """One substep s_in -> s_out. `scratch` must be zeroed (a fresh one per step under a wp.Tape).
@@ -386,25 +368,4 @@ class FemSolver:
             if check:
                 self.check(diag, frame * substeps, h)
             frames.append(diag)
-        return self._collect(frames, h, substeps)
-
-    def _collect(self, frames, h, substeps) -> FemResult:
-        stack = lambda key: np.stack([f[key] for f in frames])  # noqa: E731
-        bp, bq = stack("body_pos"), stack("body_rot")
-        body_points = []
-        for i, body in enumerate(self.obstacles):
-            if body.mesh_points is None:
-                continue
-            local = np.asarray(body.mesh_points, float)
-            pts = []
-            for t in range(len(frames)):
-                R = quat_to_matrix(bq[t, i])[: self.dim, : self.dim]
-                pts.append(bp[t, i] + local @ R.T)
-            body_points.append(np.stack(pts))
-        return FemResult(
-            positions=stack("x"), velocities=stack("v"), stress=stack("stress"),
-            contact_force=stack("contact_force"),
-            energies={k: np.array([f["energies"][k] for f in frames]) for k in frames[0]["energies"]},
-            body_position=bp, body_quaternion=bq, body_velocity=stack("body_vel"), body_points=body_points,
-            dt=h, substeps=substeps,
-        )
+        return collect_frames(frames, self.obstacles, self.dim, h, substeps)
