@@ -4,12 +4,12 @@ import { FrameStore, enc } from "./frames.js";
 import { LEGEND_HEIGHT, categoriesHeight, drawCategories, drawLegend } from "./legend.js";
 import { drawPlot } from "./plot.js";
 import { Stage } from "./stage.js";
+import { bindControls } from "./controls.js";
+import { exposeHook } from "./hook.js";
+import { DEFAULT_FPS, FPS_CHOICES, ratioText } from "./timing.js";
 
-const FPS_CHOICES = [1, 2, 5, 10, 15, 30, 60]; // playback rates offered; each is also shown as a time ratio
-const DEFAULT_FPS = 10;
 const PREFETCH = 8; // frames requested ahead while playing
 const LEGEND_WIDTH = 260;
-const CLICK_SLOP_PX = 4; // a pointer that moved less than this between down and up is a click (a probe)
 // How fields are shown where SI would read badly: learned-model errors are millimetres.
 const DISPLAY = { error: { unit: "mm", scale: 1000 } };
 // Node types (meshsim.datasets.NodeType values), sRGB: a categorical palette, not a colour bar.
@@ -51,7 +51,7 @@ class Viewer {
     for (const { id, num_frames } of this.meta.trajectories) {
       $("traj").add(new Option(`${id} (${num_frames} frames)`, id));
     }
-    this.bindControls();
+    bindControls(this);
     await this.setTrajectory(params.get("traj") || this.meta.default_traj, params.get("field"));
     this.firstFrameMs = this.timings.firstFrame = performance.now(); // since navigation started
   }
@@ -366,117 +366,7 @@ class Viewer {
     this.error = String(error && error.message ? error.message : error);
     $("status").textContent = this.error;
   }
-
-  bindControls() {
-    const run = (promise) => Promise.resolve(promise).catch((error) => this.report(error));
-    $("traj").addEventListener("change", (e) => run(this.setTrajectory(e.target.value, this.field)));
-    $("play").addEventListener("click", () => (this.playing ? this.pause() : this.play()));
-    $("scrub").addEventListener("input", (e) => { this.pause(); run(this.setFrame(e.target.value)); });
-    $("speed").addEventListener("change", (e) => this.setSpeed(e.target.value));
-    $("field").addEventListener("change", (e) => run(this.setField(e.target.value)));
-    $("range-mode").addEventListener("change", (e) => run(this.setRangeMode(e.target.value)));
-    $("clip-axis").addEventListener("change", (e) => run(this.setClip(e.target.value)));
-    $("clip-offset").addEventListener("input", (e) => run(this.setClip(this.stage.clip.axis, e.target.value)));
-    $("clip-flip").addEventListener("change", (e) => run(this.setClip(this.stage.clip.axis, undefined, e.target.checked)));
-    $("wireframe").addEventListener("change", (e) => this.setWireframe(e.target.checked));
-    $("snapshot").addEventListener("click", () => this.savePNG());
-    $("probe-node").addEventListener("change", (e) => { if (e.target.value !== "") run(this.setProbe(e.target.value)); });
-    $("probe-quantity").addEventListener("change", (e) => {
-      if (this.probe) run(this.setProbe(this.probe.node, e.target.value));
-    });
-    $("probe-close").addEventListener("click", () => this.closeProbe());
-    // A click (not a drag: dragging orbits) on a node probes it.
-    let down = null;
-    $("view").addEventListener("pointerdown", (e) => { down = [e.offsetX, e.offsetY]; });
-    $("view").addEventListener("pointerup", (e) => {
-      if (!down || Math.hypot(e.offsetX - down[0], e.offsetY - down[1]) > CLICK_SLOP_PX) return;
-      down = null;
-      const node = this.stage.pick(e.offsetX, e.offsetY);
-      if (node !== null) run(this.setProbe(node));
-    });
-    new ResizeObserver(() => { if (this.probe && !$("probe").hidden) this.drawProbe(); }).observe($("plot"));
-    window.addEventListener("keydown", (e) => {
-      if (e.target.tagName === "SELECT" || e.target.tagName === "INPUT" || e.ctrlKey || e.metaKey || e.altKey) return;
-      const stride = e.shiftKey ? 10 : 1;
-      const actions = {
-        " ": () => (this.playing ? this.pause() : this.play()),
-        ArrowRight: () => run(this.step(stride)),
-        ArrowLeft: () => run(this.step(-stride)),
-        Home: () => run(this.step(-this.t)),
-        End: () => run(this.step(this.info.num_frames)),
-        w: () => this.setWireframe(!$("wireframe").checked),
-        p: () => this.savePNG(),
-        r: () => run(this.setRangeMode(this.rangeMode === "fixed" ? "frame" : "fixed")),
-        x: () => {
-          const axis = this.stage.clip.axis;
-          run(this.setClip(axis === null ? 0 : axis === 2 ? null : axis + 1));
-        },
-        Escape: () => this.closeProbe(),
-        c: () => {
-          const names = ["", ...Object.keys(this.info.fields)];
-          run(this.setField(names[(names.indexOf(this.field || "") + 1) % names.length]));
-        },
-        "]": () => this.setSpeed(FPS_CHOICES[Math.min(FPS_CHOICES.length - 1, FPS_CHOICES.indexOf(this.fps) + 1)]),
-        "[": () => this.setSpeed(FPS_CHOICES[Math.max(0, FPS_CHOICES.indexOf(this.fps) - 1)]),
-      };
-      const action = actions[e.key];
-      if (action) {
-        e.preventDefault();
-        action();
-      }
-    });
-  }
-}
-
-// Simulated seconds per wall-clock second as text: "1/100 real time", "real time", "2.5x real time".
-export function ratioText(ratio) {
-  if (Math.abs(ratio - 1) < 1e-9) return "real time";
-  if (ratio > 1) return `${Number(ratio.toPrecision(3))}× real time`;
-  return `1/${Number((1 / ratio).toPrecision(3))} real time`;
 }
 
 const viewer = new Viewer();
-// Test and capture hook: tests, `meshsim render` and the benchmark drive the page through this object.
-window.viewer = {
-  ready: viewer.start().then(() => true, (error) => { viewer.report(error); throw error; }),
-  get meta() { return viewer.meta; },
-  get info() { return viewer.info; },
-  get frame() { return viewer.t; },
-  get field() { return viewer.field; },
-  get range() { return viewer.range; },
-  get shownRange() { return viewer.shownRange; },
-  get rangeMode() { return viewer.rangeMode; },
-  get fps() { return viewer.fps; },
-  get timeRatio() { return viewer.timeRatio; },
-  get clock() { return viewer.clockText(); },
-  get labels() { return viewer.paneLabels(); },
-  get legend() { // what the legend shows: {name, unit, lo, hi, mode} or {name, items: [{label, srgb}]}
-    if (!viewer.field) return null;
-    if (viewer.field !== "node_type") { const { colormapSRGB, ...shown } = viewer.legendSpec(); return shown; }
-    return { name: "node type", items: viewer.categoryItems() };
-  },
-  get probe() { return viewer.probe && { node: viewer.probe.node, quantity: viewer.probe.quantity, data: viewer.probe.data }; },
-  get clip() { const { axis, offset, flip } = viewer.stage.clip; return { axis, offset, flip }; },
-  get error() { return viewer.error; },
-  get framesDrawn() { return viewer.stage ? viewer.stage.framesDrawn : 0; },
-  get firstFrameMs() { return viewer.firstFrameMs; },
-  get timings() { return viewer.timings; },
-  get glRenderer() { return viewer.stage.renderer; },
-  get stage() { return viewer.stage; },
-  setFrame: (t) => viewer.setFrame(t),
-  setField: (name) => viewer.setField(name),
-  setRangeMode: (mode) => viewer.setRangeMode(mode),
-  setTrajectory: (id, field) => viewer.setTrajectory(id, field),
-  setWireframe: (on) => viewer.setWireframe(on),
-  setClip: (axis, offset, flip) => viewer.setClip(axis, offset, flip),
-  setSpeed: (fps) => viewer.setSpeed(fps),
-  setProbe: (node, quantity) => viewer.setProbe(node, quantity),
-  closeProbe: () => viewer.closeProbe(),
-  pick: (x, y) => viewer.stage.pick(x, y),
-  project: (pane, node) => viewer.stage.project(pane, node),
-  play: () => viewer.play(),
-  pause: () => viewer.pause(),
-  pngDataURL: () => viewer.pngDataURL(),
-  plotDataURL: () => viewer.plotDataURL(),
-  drawnPositions: (pane) => viewer.stage.drawnPositions(pane),
-};
+exposeHook(viewer);
