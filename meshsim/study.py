@@ -137,6 +137,8 @@ def _override(cfg, name: str, value: float) -> str:
         fields = ", ".join(f.name for f in dataclasses.fields(cfg))
         raise ConfigError(f"--sweep: the scene has no parameter {name!r}; choose one of: {fields}")
     current = getattr(cfg, name)
+    if isinstance(value, np.generic):  # numpy scalars print as np.float64(4.0) under numpy 2: plain numbers only
+        value = value.item()
     if isinstance(current, tuple) and len(current) == 2:
         return f"{name}=[{value!r}, {value!r}]"
     return f"{name}={value!r}"
