@@ -8,6 +8,10 @@
 # budget (cpu_limit_minutes) or its wall-clock guard is spent, with the learning rate decaying 10x over that
 # budget, keeping snapshots at CPU minutes for the learning curve (benchmarks/learning_curve.py). Runs resume:
 # re-running the same command continues from RUN_DIR/<model>/checkpoints/last.pt.
+#
+# EXTEND_MINUTES=E (impact): once both runs have spent CPU_MINUTES, continue them to E CPU minutes, the learning
+# rate going on along the same geometric decay (lr_0 * 0.1^(t / CPU_MINUTES) up to CPU_MINUTES, then
+# lr_0 * 0.1^(1 - CPU_MINUTES/E) * 0.1^(t / E): continuous where they meet), under EXTEND_WALL_MINUTES.
 set -euo pipefail
 which="${1:?impact or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
 meshsim="${MESHSIM:-meshsim}"
@@ -22,6 +26,13 @@ train() {  # name recipe minutes-cpu minutes-wall [overrides...]
     cpu_limit_minutes="$cpu" time_limit_minutes="$wall" optim.over_budget=true seed=0 \
     "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 "$@"
 }
+extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run continued, lr decay continuous
+  local name="$1" recipe="$2" from="$3" to="$4" wall="$5"; shift 5
+  local lr; lr=$(python3 -c "print(${LR:-1e-3} * 0.1 ** (1 - $from / $to))")
+  "$meshsim" train "$recipe" --run-dir "$runs/$name" --threads 1 --resume steps=10000000 \
+    cpu_limit_minutes="$to" time_limit_minutes="$wall" optim.over_budget=true optim.lr="$lr" seed=0 \
+    "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 "$@"
+}
 case "$which" in
   impact)
     generate impact-plate-2d train.h5 40 0; generate impact-plate-2d valid.h5 8 1; generate impact-plate-2d test.h5 8 2
@@ -29,7 +40,14 @@ case "$which" in
       train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
         "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 &
     done
-    wait ;;
+    wait
+    if [ -n "${EXTEND_MINUTES:-}" ]; then
+      for kind in hcmt mgn; do
+        extend "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
+          "${EXTEND_WALL_MINUTES:-240}" "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 &
+      done
+      wait
+    fi ;;
   plate3d)
     generate deforming-plate-3d train.h5 24 0; generate deforming-plate-3d valid.h5 4 1
     generate deforming-plate-3d test.h5 8 2
