@@ -29,9 +29,7 @@ train() {  # name recipe minutes-cpu minutes-wall [overrides...]
 extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run continued, lr decay continuous
   local name="$1" recipe="$2" from="$3" to="$4" wall="$5"; shift 5
   local lr; lr=$(python3 -c "print(${LR:-1e-3} * 0.1 ** (1 - $from / $to))")
-  "$meshsim" train "$recipe" --run-dir "$runs/$name" --threads 1 --resume steps=10000000 \
-    cpu_limit_minutes="$to" time_limit_minutes="$wall" optim.over_budget=true optim.lr="$lr" seed=0 \
-    "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 "$@"
+  train "$name" "$recipe" "$to" "$wall" optim.lr="$lr" "$@"  # resumes: last.pt exists after the first budget
 }
 case "$which" in
   impact)

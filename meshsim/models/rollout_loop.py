@@ -75,8 +75,8 @@ def rollout_batch(sim, trajs: list, steps: int | None = None,
     device = next(sim.parameters()).device
     was_training = sim.training
     sim.eval()
-    # host arrays: each static graph is built on the CPU, batched there, then moved to the device once
-    statics = [sim.prepare(t.mesh_pos, t.cells, t.node_type, numeric_attrs(t.attrs)).cpu() for t in trajs]
+    # each static graph is built on the CPU (GraphBuilder), batched there, then moved to the device once
+    statics = [sim.builder.prepare(t.mesh_pos, t.cells, t.node_type, numeric_attrs(t.attrs)) for t in trajs]
     graph = _batch_statics(statics, Batch).to(device)
     sizes = [s.num_nodes for s in statics]
     gt = torch.cat([torch.as_tensor(t.world_pos[: HISTORY + steps], dtype=torch.float32) for t in trajs],
