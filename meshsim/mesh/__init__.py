@@ -12,10 +12,11 @@ from meshsim.mesh.io import from_meshio, from_trimesh, read_mesh, read_mesh_file
 from meshsim.mesh.mesh import Mesh
 from meshsim.mesh.primitives import box, disk, graded_coordinates, rectangle, slab, sphere_surface, sphere_volume
 from meshsim.mesh.quality import defects, quality, signed_measure
-from meshsim.mesh.topology import boundary_facets, boundary_nodes, cell_facets, edges_from_cells
+from meshsim.mesh.topology import boundary_areas, boundary_facets, boundary_nodes, cell_facets, edges_from_cells
 
 __all__ = [
     "Mesh",
+    "boundary_areas",
     "boundary_facets",
     "boundary_nodes",
     "box",

@@ -92,3 +92,23 @@ def boundary_facets(cells: np.ndarray) -> np.ndarray:
 def boundary_nodes(cells: np.ndarray) -> np.ndarray:
     """Sorted indices of the nodes on the boundary."""
     return np.unique(boundary_facets(cells))
+
+
+def boundary_areas(points: np.ndarray, cells: np.ndarray, thickness: float = 1.0) -> np.ndarray:
+    """[N] the boundary area each node stands for: its share of the boundary facets it belongs to (2D: half of
+    each boundary edge's length times `thickness`; 3D: a third of each boundary triangle's area); 0 inside.
+
+    Summing a pressure times these areas integrates it over the boundary, whatever the mesh resolution.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    facets = boundary_facets(cells)
+    area = np.zeros(len(points))
+    if len(facets) == 0:
+        return area
+    p = points[facets]
+    if facets.shape[1] == 2:
+        size = np.linalg.norm(p[:, 1] - p[:, 0], axis=1) * thickness
+    else:
+        size = 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    np.add.at(area, facets.ravel(), np.repeat(size / facets.shape[1], facets.shape[1]))
+    return area

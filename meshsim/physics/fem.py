@@ -25,6 +25,7 @@ from meshsim.kernels import init_warp
 from meshsim.physics.fem_kernels import SHAPE_ID, make_kernels
 from meshsim.physics.fem_state import FemResult, FemScratch, FemState, collect_frames
 from meshsim.physics.hyperelastic import MATERIAL_ID, lame
+from meshsim.mesh import boundary_areas
 from meshsim.physics.obstacles import RigidBody, quat_to_matrix
 
 _DTYPES = {"float32": wp.float32, "float64": wp.float64}
@@ -131,13 +132,15 @@ class FemSolver:
                 raise ConfigError(f"fixed must be a bool mask [N] or [N, {d}], got {fixed.shape}")
             free[fixed] = 0.0
         self.free_np = free
-        if contact_nodes is None:  # only boundary nodes can meet an obstacle first: skip the interior
-            from meshsim.mesh import boundary_nodes
-
-            self.contact_np = np.zeros(len(points), np.int32)
-            self.contact_np[boundary_nodes(self.cells.astype(np.int64))] = 1
-        else:
-            self.contact_np = np.asarray(contact_nodes, dtype=bool).astype(np.int32)
+        # Obstacles press on the boundary: each node carries its share of the boundary area, so a penalty
+        # pressure (RigidBody.stiffness, Pa/m) gives the same force on any mesh. Interior nodes (area 0) and nodes
+        # outside `contact_nodes` never touch an obstacle.
+        self.contact_area_np = boundary_areas(points, self.cells, thickness if d == 2 else 1.0)
+        if contact_nodes is not None:
+            contact_nodes = np.asarray(contact_nodes, dtype=bool)
+            if contact_nodes.shape != (len(points),):
+                raise ConfigError(f"contact_nodes must be a bool mask [{len(points)}], got {contact_nodes.shape}")
+            self.contact_area_np = np.where(contact_nodes, self.contact_area_np, 0.0)
         self.obstacles = list(obstacles)
         for body in self.obstacles:
             if not isinstance(body, RigidBody):
@@ -152,7 +155,7 @@ class FemSolver:
         self.lam = arr(self.lam_np)
         self.mass = arr(self.mass_np)
         self.free = arr(free, self.k.vec)
-        self.contact_mask = wp.array(self.contact_np, dtype=wp.int32, device=self.device)
+        self.contact_area = arr(self.contact_area_np)
         self.prescribed_velocity = arr(np.zeros((len(points), d)) if prescribed_velocity is None
                                        else np.asarray(prescribed_velocity, float).reshape(len(points), d), self.k.vec)
         self.external_force = arr(np.zeros((len(points), d)) if external_force is None
@@ -202,10 +205,11 @@ class FemSolver:
         self._dt_element = dt_el  # critical step of each undeformed element (checked again as it deforms)
         e = int(np.argmin(dt_el))
         dt, what = float(dt_el[e]), f"element {e}"
-        m_min = self.mass_np[self.mass_np > 0].min()
+        touching = self.contact_area_np > 0  # penalty spring of node i: stiffness * area_i against its mass
+        m_per_area = (self.mass_np[touching] / self.contact_area_np[touching]).min() if touching.any() else np.inf
         for i, body in enumerate(self.obstacles):
             zc = body.damping
-            dt_c = 2 * math.sqrt(m_min / body.stiffness) * (math.sqrt(1 + zc**2) - zc)
+            dt_c = 2 * math.sqrt(m_per_area / body.stiffness) * (math.sqrt(1 + zc**2) - zc)
             if dt_c < dt:
                 dt, what = dt_c, f"contact stiffness of obstacle {i}"
         if self.between_bodies is not None and self.between_bodies.stable_dt() < dt:
@@ -264,7 +268,7 @@ class FemSolver:
         cmds += [
             wp.launch(k.nodes, dim=len(self.points), device=self.device, record_cmd=record, inputs=[
                 s_in.x, s_in.v, scratch.f, self.external_force, self.mass, self.free, self.prescribed_velocity,
-                self.contact_mask,
+                self.contact_area,
                 k.vec(*self.gravity), S(self.mass_damping), S(dt),
                 self.body_shape, self.body_params, self.body_contact, s_in.body_pos, s_in.body_rot,
                 s_in.body_vel, s_in.body_omega, scratch.body_force, scratch.body_torque, scratch.body_contact,
@@ -288,7 +292,7 @@ class FemSolver:
             self.plane_stress, det, energy, vm, node_s, node_w])
         if self.obstacles:
             wp.launch(self.k.contact_energy, dim=n, device=self.device, inputs=[
-                state.x, self.contact_mask, self.body_shape, self.body_params,
+                state.x, self.contact_area, self.body_shape, self.body_params,
                 self.body_contact, state.body_pos, state.body_rot, contact_e])
         x, v = state.x.numpy().astype(np.float64), state.v.numpy().astype(np.float64)
         w = node_w.numpy()

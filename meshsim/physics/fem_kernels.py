@@ -3,8 +3,9 @@
 A substep is three launches (after zeroing the force accumulators):
 
 1. `element_forces`  one thread per simplex: F = Ds Dm^-1, P(F) + Rayleigh stiffness damping, scatter -V P Dm^-T.
-2. `nodes`           one thread per node: penalty contact with every rigid obstacle (regularised Coulomb
-                     friction, equal and opposite reaction on the body), then symplectic Euler with mass damping,
+2. `nodes`           one thread per node: penalty contact with every rigid obstacle (a penalty pressure on the
+                     node's share of the boundary area, regularised Coulomb friction, equal and opposite
+                     reaction on the body), then symplectic Euler with mass damping,
                      per-component constraints and prescribed velocities.
 3. `bodies`          one thread per rigid body: free bodies integrate force and torque; kinematic ones move with
                      their prescribed velocities.
@@ -153,7 +154,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         mass: wp.array(dtype=scalar),
         free: wp.array(dtype=V),
         prescribed_v: wp.array(dtype=V),
-        contact_mask: wp.array(dtype=wp.int32),
+        contact_area: wp.array(dtype=scalar),
         gravity: V,
         mass_damping: scalar,
         dt: scalar,
@@ -177,16 +178,18 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         vi = v[i]
         m = mass[i]
         fc = V3()
-        if contact_mask[i] != 0:
+        area = contact_area[i]
+        if area > zero:
             x3 = to3(xi)
             v3 = to3(vi)
             for b in range(body_shape.shape[0]):
                 phi, n, r = body_distance(x3, body_shape[b], body_params[b], body_pos[b], body_rot[b])
                 if phi < zero:
-                    cp = body_contact[b]  # stiffness, friction coefficient, damping ratio, slip velocity
+                    cp = body_contact[b]  # pressure stiffness, friction coefficient, damping ratio, slip velocity
+                    k = cp[0] * area  # this node's penalty spring: pressure per penetration times its area
                     vrel = v3 - (to3(body_vel[b]) + wp.cross(body_omega[b], r))
                     v_normal = wp.dot(vrel, n)
-                    fn = cp[0] * (-phi) - scalar(2.0) * cp[2] * wp.sqrt(cp[0] * m) * v_normal
+                    fn = k * (-phi) - scalar(2.0) * cp[2] * wp.sqrt(k * m) * v_normal
                     fn = wp.max(fn, zero)
                     vt = vrel - v_normal * n
                     ft = -(cp[1] * fn / wp.sqrt(wp.dot(vt, vt) + cp[3] * cp[3])) * vt
@@ -279,7 +282,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
     @wp.kernel(module=module)
     def contact_energy(
         x: wp.array(dtype=V),
-        contact_mask: wp.array(dtype=wp.int32),
+        contact_area: wp.array(dtype=scalar),
         body_shape: wp.array(dtype=wp.int32),
         body_params: wp.array(dtype=V4),
         body_contact: wp.array(dtype=V4),
@@ -288,12 +291,12 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         out: wp.array(dtype=scalar),
     ):
         i = wp.tid()
-        if contact_mask[i] == 0:
+        if contact_area[i] == zero:
             return
         for b in range(body_shape.shape[0]):
             phi, n, r = body_distance(to3(x[i]), body_shape[b], body_params[b], body_pos[b], body_rot[b])
             if phi < zero:
-                wp.atomic_add(out, 0, scalar(0.5) * body_contact[b][0] * phi * phi)
+                wp.atomic_add(out, 0, scalar(0.5) * body_contact[b][0] * contact_area[i] * phi * phi)
 
     return SimpleNamespace(
         element_forces=element_forces, nodes=nodes, bodies=bodies, diagnostics=diagnostics,

@@ -4,7 +4,9 @@ A `RigidBody` with `mass=None` is kinematic: it moves with its prescribed linear
 controller may change between frames). With a mass it is a free rigid body that receives the equal and opposite
 contact forces of the deformable nodes it touches, plus gravity.
 
-Contact is a penalty force `k * depth` along the obstacle normal with a normal damping ratio, plus regularised
+Contact is a penalty pressure `stiffness * depth` along the obstacle normal, acting on each boundary node's share
+of the surface area (`meshsim.mesh.boundary_areas`), so the contact force does not change with the mesh
+resolution; the node's spring `stiffness * area` has a normal damping ratio, plus regularised
 Coulomb friction `-mu |f_n| v_t / sqrt(|v_t|^2 + slip^2)`. In 2D, shapes live in the xy plane and rotate
 about z; `angle` sets the orientation. In 3D, `quaternion` (x, y, z, w) does.
 """
@@ -34,7 +36,7 @@ class RigidBody:
     velocity: tuple = ()            # linear velocity, zeros if empty
     angular_velocity: float | tuple = 0.0     # 2D: rate about z; 3D: 3-vector
     mass: float | None = None       # None: kinematic
-    stiffness: float = 1.0e6        # penalty stiffness per node, N/m
+    stiffness: float = 1.0e9        # penalty pressure per unit penetration, Pa/m (x a node's boundary area: N/m)
     friction: float = 0.0           # Coulomb coefficient
     damping: float = 0.1            # normal damping ratio of the penalty spring (0 = elastic contact)
     slip_velocity: float = 1.0e-3   # friction regularisation, m/s

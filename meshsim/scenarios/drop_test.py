@@ -36,7 +36,7 @@ class DropTestConfig:
     gap: float = 1.0e-4                             # m between the lowest corner and the floor at frame 0
     material: str = "neohookean"
     friction: float = 0.3
-    contact_stiffness: float = 0.05                 # per node: this * max E * mean element size, N/m
+    contact_stiffness: float = 0.11                 # penalty pressure per metre of penetration = this * max E / thickness
     contact_damping: float = 0.1
     stiffness_damping: float = 2.0e-8               # Rayleigh beta, s (damps the highest modes)
     cfl: float = 0.5
@@ -98,11 +98,10 @@ def simulate(cfg: DropTestConfig, seed: int):
     rotated[:, 2] += cfg.gap - rotated[:, 2].min()
     speed = math.sqrt(2 * 9.81 * height)
 
-    h_mean = (np.prod(cfg.size) * thickness / len(panel.cells) * 6) ** (1 / 3)
     extent = 0.75 * max(cfg.size)
     floor_mesh = box((2 * extent, 2 * extent, 0.2 * extent), (4, 4, 1), origin=(-extent, -extent, -0.2 * extent))
     floor = RigidBody("plane", (0.0, 0.0, 0.0), normal=(0.0, 0.0, 1.0),
-                      stiffness=cfg.contact_stiffness * youngs.max() * h_mean, friction=cfg.friction,
+                      stiffness=cfg.contact_stiffness * youngs.max() / thickness, friction=cfg.friction,
                       damping=cfg.contact_damping, slip_velocity=1e-3 * speed, mesh_points=floor_mesh.points)
     solver = FemSolver(rotated, panel.cells, density=density, youngs_modulus=youngs, poisson_ratio=cfg.poisson_ratio,
                        material=cfg.material, gravity=(0.0, 0.0, -9.81), velocity=(0.0, 0.0, -speed),

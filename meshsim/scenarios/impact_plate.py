@@ -43,7 +43,7 @@ class ImpactPlateConfig:
     ball_density: float = 7800.0
     material: str = "neohookean"
     friction: float = 0.2
-    contact_stiffness: float = 0.5       # penalty stiffness per node = this * E (per metre depth), N/m
+    contact_stiffness: float = 10.0      # penalty pressure per metre of penetration = this * E / plate_thickness
     contact_damping: float = 0.05
     stiffness_damping: float = 0.0       # Rayleigh beta, s
     cfl: float = 0.5
@@ -124,7 +124,7 @@ def simulate(cfg: ImpactPlateConfig, seed: int):
     start = target - velocity * cfg.approach_time
     mass = cfg.ball_density * math.pi * r * r  # per metre depth
     body = RigidBody("sphere", tuple(start), radius=r, velocity=tuple(velocity), mass=mass,
-                     stiffness=cfg.contact_stiffness * p["youngs_modulus"], friction=cfg.friction,
+                     stiffness=cfg.contact_stiffness * p["youngs_modulus"] / H, friction=cfg.friction,
                      damping=cfg.contact_damping, slip_velocity=1e-3 * p["ball_speed"],
                      mesh_points=np.asarray(ball.points, float))
     solver = FemSolver(pts, plate.cells, density=p["density"], youngs_modulus=p["youngs_modulus"],

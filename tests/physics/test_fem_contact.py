@@ -12,14 +12,14 @@ from meshsim.physics.obstacles import RigidBody
 
 def test_block_resting_on_plane_neither_sinks_nor_gains_energy():
     mesh = rectangle((0.2, 0.1), (8, 4))
-    k = 2.0e5
+    k = 8.0e6  # Pa/m: 2e5 N/m on each bottom node's 25 mm of boundary
     plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=k, damping=0.0)
     solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
                        gravity=(0.0, -9.81), obstacles=[plane], mass_damping=20.0)
     res = solver.simulate(81, 0.01)
     weight = solver.mass_np.sum() * 9.81
     bottom = np.isclose(mesh.points[:, 1], 0.0)
-    tolerance = weight / (k * bottom.sum())  # penalty penetration if the bottom nodes share the weight
+    tolerance = weight / (k * 0.2)  # penalty penetration if the 0.2 m bottom face carries the weight
     assert res.positions[:, :, 1].min() > -2.0 * tolerance
     # Settled: the plane carries the weight, with the penetration of the penalty springs.
     assert res.contact_force[-1, :, 1].sum() == pytest.approx(weight, rel=0.01)
@@ -34,7 +34,7 @@ def test_elastic_contact_without_damping_keeps_energy():
     """A block dropped on an undamped penalty plane bounces without gaining energy."""
     mesh = rectangle((0.2, 0.1), (8, 4))
     p = mesh.points + np.array([0.0, 0.01])
-    plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=1e6, damping=0.0)
+    plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=4e7, damping=0.0)
     solver = FemSolver(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, gravity=(0.0, -9.81),
                        obstacles=[plane], dtype="float64")
     res = solver.simulate(61, 2e-3)
@@ -46,7 +46,7 @@ def test_elastic_contact_without_damping_keeps_energy():
 def test_friction_stops_a_sliding_block():
     mesh = rectangle((0.2, 0.05), (8, 2))
     mu = 0.5
-    plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=1e6, damping=0.5, friction=mu)
+    plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=4e7, damping=0.5, friction=mu)
     v0 = 1.0
     solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
                        gravity=(0.0, -9.81), obstacles=[plane], velocity=(v0, 0.0), stiffness_damping=1e-4)
@@ -71,14 +71,17 @@ def test_obstacle_pushes_nodes_out_along_its_normal(shape, kwargs, normal):
     surface = {"sphere": 0.1 * n, "box": 0.1 * n, "capsule": 0.05 * n + np.array([0.2, 0.0, 0.0])}[shape]
     tet = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float) * 1e-3
     pts = surface - 0.002 * n + tet
-    body = RigidBody(shape, (0.0, 0.0, 0.0), stiffness=100.0, damping=0.0, **kwargs)
+    body = RigidBody(shape, (0.0, 0.0, 0.0), stiffness=1e8, damping=0.0, **kwargs)
     solver = FemSolver(pts, [[0, 1, 2, 3]], obstacles=[body])
     s0, s1 = solver.state(), solver.state()
     solver.step(s0, s1, solver.scratch(), 1e-6)
     f = s1.contact.numpy()
     assert np.all(f @ n > 0)  # every node inside is pushed outwards
-    # Node 0 sits on the axis through the surface point: its force is exactly along n, with magnitude k * depth.
-    assert np.allclose(f[0], 100.0 * 0.002 * n, rtol=1e-4, atol=1e-9)
+    # Node 0 sits on the axis through the surface point: its force is exactly along n, with magnitude
+    # k * (its share of the boundary area) * depth.
+    area = solver.contact_area_np[0]
+    assert area == pytest.approx(0.5e-6, rel=1e-6)  # a third of each of its three right-triangle faces
+    assert np.allclose(f[0], 1e8 * area * 0.002 * n, rtol=1e-4, atol=1e-12)
 
 
 def test_free_ball_bounces_with_equal_and_opposite_forces():
@@ -86,7 +89,7 @@ def test_free_ball_bounces_with_equal_and_opposite_forces():
     plate = rectangle((0.3, 0.02), (15, 2))
     ball_mesh = disk(0.03, 3)
     ball = RigidBody("sphere", (0.15, 0.06), radius=0.03, velocity=(0.5, -2.0), angular_velocity=3.0, mass=0.5,
-                     stiffness=5e5, damping=0.0, friction=0.3, mesh_points=ball_mesh.points)
+                     stiffness=2.5e7, damping=0.0, friction=0.3, mesh_points=ball_mesh.points)
     solver = FemSolver(plate.points, plate.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
                        obstacles=[ball])
     res = solver.simulate(41, 1e-3)
@@ -106,7 +109,7 @@ def test_kinematic_box_moves_with_its_prescribed_velocity_in_3d():
     slab = box((0.2, 0.2, 0.02), (4, 4, 1))
     fixed = np.isclose(slab.points[:, 0], 0.0) | np.isclose(slab.points[:, 0], 0.2)
     pusher = RigidBody("box", (0.1, 0.1, 0.035), half_extents=(0.02, 0.02, 0.015), velocity=(0.0, 0.0, -0.5),
-                       stiffness=1e4, quaternion=(0.0, 0.0, math.sin(0.2), math.cos(0.2)))
+                       stiffness=4e6, quaternion=(0.0, 0.0, math.sin(0.2), math.cos(0.2)))
     solver = FemSolver(slab.points, slab.cells, density=1000.0, youngs_modulus=1e5, poisson_ratio=0.3,
                        fixed=fixed, obstacles=[pusher], mass_damping=10.0)
     res = solver.simulate(11, 4e-3)
@@ -144,7 +147,7 @@ def test_energy_balance_with_a_kinematic_pusher_and_prescribed_motion():
     right = np.isclose(p[:, 0], 0.3)
     pv = np.zeros_like(p)
     pv[right, 0] = 0.05  # the right end is pulled at a prescribed speed
-    pusher = RigidBody("sphere", (0.15, 0.08), radius=0.03, velocity=(0.0, -0.5), stiffness=1e5, damping=0.0)
+    pusher = RigidBody("sphere", (0.15, 0.08), radius=0.03, velocity=(0.0, -0.5), stiffness=4e6, damping=0.0)
     solver = FemSolver(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, fixed=left | right,
                        prescribed_velocity=pv, obstacles=[pusher], dtype="float64")
     res = solver.simulate(41, 1e-3)
@@ -152,3 +155,31 @@ def test_energy_balance_with_a_kinematic_pusher_and_prescribed_motion():
     assert e["external_work"][-1] > 0.5 * e["strain_energy"][-1] > 0
     balance = e["total_energy"] - e["total_energy"][0] - e["external_work"]
     assert np.abs(balance).max() < 0.02 * np.abs(e["external_work"]).max()
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_contact_force_does_not_change_when_the_mesh_is_refined(dim):
+    """A rigid disk (sphere) pressed a fixed depth into a held block: the penalty pressure acts on each node's share
+    of the boundary, so the total force converges to the integral of the pressure over the top face as the mesh is
+    refined, instead of growing with the number of nodes under the body (x4 per refinement in 3D before)."""
+    k, radius, depth, top = 1e9, 0.1, 0.01, 0.05
+    centre = np.array([0.1, top + radius - depth] if dim == 2 else [0.1, 0.1, top + radius - depth])
+    forces = []
+    for n in (10, 20, 40):
+        mesh = rectangle((0.2, top), (n, 2)) if dim == 2 else box((0.2, 0.2, top), (n, n, 1))
+        ball = RigidBody("sphere", tuple(centre), radius=radius, stiffness=k, damping=0.0)
+        solver = FemSolver(mesh.points, mesh.cells, obstacles=[ball], fixed=np.ones(len(mesh.points), bool))
+        s0, s1 = solver.state(), solver.state()
+        solver.step(s0, s1, solver.scratch(), 1e-9)
+        forces.append(-float(s1.contact.numpy()[:, dim - 1].sum()))
+    # The continuum answer: the vertical part of k * (penetration along the normal), integrated over the top face
+    # by the midpoint rule on a fine grid.
+    m = 4000 if dim == 2 else 1000
+    u = (np.arange(m) + 0.5) / m * 0.2
+    face = u[:, None] if dim == 2 else np.stack(np.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)
+    p = np.concatenate([face, np.full((len(face), 1), top)], axis=1)
+    r = np.linalg.norm(p - centre, axis=1)
+    exact = k * np.sum(np.maximum(radius - r, 0) * (centre[-1] - top) / r) * (0.2 / m) ** (dim - 1)
+    assert forces[2] == pytest.approx(exact, rel=0.01)  # measured: 2D +0.06 %, 3D +0.1 %
+    assert forces[1] == pytest.approx(exact, rel=0.01)  # 2D +0.5 %, 3D -0.02 %
+    assert forces[0] == pytest.approx(exact, rel=0.06)  # 2D -0.5 %, 3D -4.4 % (10 x 10 nodes on the face)
