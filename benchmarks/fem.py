@@ -29,11 +29,11 @@ from meshsim.physics.obstacles import RigidBody
 def _solver(dim: int, n: int):
     if dim == 3:
         mesh = box((1.0, 1.0, 0.25), (n, n, max(1, n // 4)))
-        floor = RigidBody("plane", (0.0, 0.0, -0.01), normal=(0.0, 0.0, 1.0), stiffness=1e5)
+        floor = RigidBody("plane", (0.0, 0.0, -0.01), normal=(0.0, 0.0, 1.0), stiffness=1e7)
         g = (0.0, 0.0, -9.81)
     else:
         mesh = rectangle((1.0, 0.25), (n, max(1, n // 4)))
-        floor = RigidBody("plane", (0.0, -0.01), normal=(0.0, 1.0), stiffness=1e5)
+        floor = RigidBody("plane", (0.0, -0.01), normal=(0.0, 1.0), stiffness=1e7)
         g = (0.0, -9.81)
     return FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
                      material="neohookean", gravity=g, obstacles=[floor], velocity=np.r_[0.0, 0.0, -1.0][-dim:])

@@ -13,7 +13,7 @@ from meshsim.physics.obstacles import RigidBody
 def _setup(free_ball: bool, device: str = "cpu"):
     mesh = rectangle((1.0, 0.2), (6, 2))
     fixed = np.isclose(mesh.points[:, 0], 0.0)
-    ball = RigidBody("sphere", (0.7, 0.35), radius=0.2, velocity=(0.0, -0.3), stiffness=1e3, friction=0.3,
+    ball = RigidBody("sphere", (0.7, 0.35), radius=0.2, velocity=(0.0, -0.3), stiffness=6e3, friction=0.3,
                      damping=0.1, mass=0.5 if free_ball else None)
     solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e4, poisson_ratio=0.3,
                        material="neohookean", fixed=fixed, obstacles=[ball], gravity=(0.0, -9.81),

@@ -16,7 +16,7 @@ def test_cuda_matches_cpu():
     fixed = np.isclose(mesh.points[:, 0], 0.0)
     runs = []
     for device in ("cpu", "cuda:0"):
-        ball = RigidBody("sphere", (0.2, 0.08), radius=0.03, velocity=(0.0, -1.0), mass=0.2, stiffness=1e5,
+        ball = RigidBody("sphere", (0.2, 0.08), radius=0.03, velocity=(0.0, -1.0), mass=0.2, stiffness=4e6,
                          friction=0.2)
         solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
                            fixed=fixed, obstacles=[ball], dtype="float64", device=device)
