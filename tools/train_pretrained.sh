@@ -2,6 +2,7 @@
 # Reproduce the pretrained models shipped in data/pretrained/ (the exact commands that made them).
 #
 #   tools/train_pretrained.sh impact   DATA_DIR RUN_DIR   # hcmt-impact-plate-2d and mgn-impact-plate-2d
+#   tools/train_pretrained.sh impact-kinematic DATA_DIR RUN_DIR  # hcmt-impact-plate-2d-kinematic (ball as input)
 #   tools/train_pretrained.sh plate3d  DATA_DIR RUN_DIR   # hcmt-deforming-plate-3d
 #
 # Each model trains on one thread (torch's threads on a shared 2-core machine wait on each other) until its CPU
@@ -13,7 +14,7 @@
 # rate going on along the same geometric decay (lr_0 * 0.1^(t / CPU_MINUTES) up to CPU_MINUTES, then
 # lr_0 * 0.1^(1 - CPU_MINUTES/E) * 0.1^(t / E): continuous where they meet), under EXTEND_WALL_MINUTES.
 set -euo pipefail
-which="${1:?impact or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
+which="${1:?impact, impact-kinematic or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
 meshsim="${MESHSIM:-meshsim}"
 mkdir -p "$data" "$runs"
 generate() {  # scene file num seed: skipped when the file exists, so re-running the script resumes training
@@ -46,10 +47,15 @@ case "$which" in
       done
       wait
     fi ;;
+  impact-kinematic)  # the ball's motion is given (as DeepMind's deforming_plate actuator); only the plate is learned
+    generate impact-plate-2d train.h5 40 0; generate impact-plate-2d valid.h5 8 1; generate impact-plate-2d test.h5 8 2
+    train hcmt-impact-plate-2d-kinematic data/train_hcmt_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
+      "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 \
+      "model.predicted_types=[NORMAL]" model.kinematic_input=true ;;
   plate3d)
     generate deforming-plate-3d train.h5 24 0; generate deforming-plate-3d valid.h5 4 1
     generate deforming-plate-3d test.h5 8 2
     train hcmt-deforming-plate-3d data/train_hcmt_deforming_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
       "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=1 ;;
-  *) echo "usage: tools/train_pretrained.sh impact|plate3d DATA_DIR RUN_DIR" >&2; exit 2 ;;
+  *) echo "usage: tools/train_pretrained.sh impact|impact-kinematic|plate3d DATA_DIR RUN_DIR" >&2; exit 2 ;;
 esac
