@@ -144,7 +144,7 @@ class BodyContact:
         if not record:
             build.launch()
         forces = wp.launch(self.k.node_node, dim=n, device=dev, record_cmd=record, inputs=[
-            self.grid.id, self.points3, s_in.v, self.body, self.mask, self.solver.mass, S(self.radius),
+            self.grid.id, self.points3, s_in.v, self.body, self.mask, self.solver.nodes.mass, S(self.radius),
             S(self.stiffness), S(self.damping), S(self.friction), S(self.slip), scratch.f, scratch.body_contact])
         return [copy, build, forces] if record else []
 

@@ -147,26 +147,31 @@ class FemSolver:
                 raise ConfigError(f"obstacles must be RigidBody instances, got {type(body).__name__}")
             body.check(d)
 
-        arr = self._array
-        self.cells_wp = wp.array(self.cells, dtype=self.k.cell, device=self.device)
-        self.dm_inv = arr(self.dm_inv_np, self.k.mat)
-        self.volume = arr(vol)
+        arr, k = self._array, self.k
         self.mu = arr(self.mu_np)
         self.lam = arr(self.lam_np)
-        self.mass = arr(self.mass_np)
-        self.free = arr(free, self.k.vec)
-        self.contact_area = arr(self.contact_area_np)
-        self.prescribed_velocity = arr(np.zeros((len(points), d)) if prescribed_velocity is None
-                                       else np.asarray(prescribed_velocity, float).reshape(len(points), d), self.k.vec)
-        self.external_force = arr(np.zeros((len(points), d)) if external_force is None
-                                  else np.asarray(external_force, float).reshape(len(points), d), self.k.vec)
+        # What the kernels read and no substep changes, as Warp structs (fem_kernels.py).
+        self.elements = k.Elements()
+        self.elements.cells = wp.array(self.cells, dtype=k.cell, device=self.device)
+        self.elements.dm_inv = arr(self.dm_inv_np, k.mat)
+        self.elements.volume = arr(vol)
+        self.elements.material = MATERIAL_ID[material]
+        self.nodes = k.Nodes()
+        self.nodes.mass = arr(self.mass_np)
+        self.nodes.free = arr(free, k.vec)
+        self.nodes.prescribed_v = arr(np.zeros((len(points), d)) if prescribed_velocity is None
+                                      else np.asarray(prescribed_velocity, float).reshape(len(points), d), k.vec)
+        self.nodes.f_ext = arr(np.zeros((len(points), d)) if external_force is None
+                               else np.asarray(external_force, float).reshape(len(points), d), k.vec)
+        self.nodes.contact_area = arr(self.contact_area_np)
         b = self.obstacles
-        self.body_shape = wp.array(np.array([SHAPE_ID[o.shape] for o in b], np.int32).reshape(-1), dtype=wp.int32,
-                                   device=self.device)
-        self.body_params = arr(np.array([o.shape_params(d) for o in b]).reshape(-1, 4), self.k.vec4)
-        self.body_contact = arr(np.array([o.contact_params() for o in b]).reshape(-1, 4), self.k.vec4)
-        self.body_inv_mass = arr(np.array([0.0 if o.mass is None else 1.0 / o.mass for o in b]))
-        self.body_inv_inertia = arr(np.array([o.inverse_inertia(d) for o in b]).reshape(-1, 3), self.k.vec3)
+        self.bodies = k.Bodies()
+        self.bodies.shape = wp.array(np.array([SHAPE_ID[o.shape] for o in b], np.int32).reshape(-1), dtype=wp.int32,
+                                     device=self.device)
+        self.bodies.params = arr(np.array([o.shape_params(d) for o in b]).reshape(-1, 4), k.vec4)
+        self.bodies.contact = arr(np.array([o.contact_params() for o in b]).reshape(-1, 4), k.vec4)
+        self.bodies.inv_mass = arr(np.array([0.0 if o.mass is None else 1.0 / o.mass for o in b]))
+        self.bodies.inv_inertia = arr(np.array([o.inverse_inertia(d) for o in b]).reshape(-1, 3), k.vec3)
         # Contact between separate deformable bodies (connected components), e.g. dict(radius=, stiffness=).
         self.between_bodies = None
         if body_contact:
@@ -253,6 +258,12 @@ class FemSolver:
         return FemScratch(f=z(len(self.points), self.k.vec), body_force=z(nb, self.k.vec3),
                           body_torque=z(nb, self.k.vec3), body_contact=z(len(self.points), self.k.vec))
 
+    def _body_state(self, state: FemState):
+        """The rigid-body arrays of `state` as the kernels' BodyState struct (the same arrays, no copy)."""
+        body = self.k.BodyState()
+        body.pos, body.rot, body.vel, body.omega = state.body_pos, state.body_rot, state.body_vel, state.body_omega
+        return body
+
     def step(self, s_in, s_out, scratch, dt: float, record: bool = False, mu=None, lam=None):
         """One substep s_in -> s_out. `scratch` must be zeroed (a fresh one per step under a wp.Tape).
         `mu`, `lam`: per-element Lame arrays replacing the solver's (the bridge differentiates through them)."""
@@ -261,24 +272,20 @@ class FemSolver:
         lam = self.lam if lam is None else lam
         cmds = [
             wp.launch(k.element_forces, dim=len(self.cells), device=self.device, record_cmd=record, inputs=[
-                s_in.x, s_in.v, self.cells_wp, self.dm_inv, self.volume, mu, lam,
-                MATERIAL_ID[self.material], S(self.stiffness_damping), scratch.f])]
+                s_in.x, s_in.v, self.elements, mu, lam, S(self.stiffness_damping), scratch.f])]
         if self.between_bodies is not None:
             cmds += self.between_bodies.launches(s_in, s_out, scratch, record)
-        cmds += [
-            wp.launch(k.nodes, dim=len(self.points), device=self.device, record_cmd=record, inputs=[
-                s_in.x, s_in.v, scratch.f, self.external_force, self.mass, self.free, self.prescribed_velocity,
-                self.contact_area,
-                k.vec(*self.gravity), S(self.mass_damping), S(dt),
-                self.body_shape, self.body_params, self.body_contact, s_in.body_pos, s_in.body_rot,
-                s_in.body_vel, s_in.body_omega, scratch.body_force, scratch.body_torque, scratch.body_contact,
-                self.work, s_out.x, s_out.v, s_out.contact]),
-        ]
+        gravity = k.vec(*self.gravity)
+        body_in, body_out = self._body_state(s_in), self._body_state(s_out)
+        forces = k.Forces()
+        forces.f, forces.body_force = scratch.f, scratch.body_force
+        forces.body_torque, forces.between_bodies = scratch.body_torque, scratch.body_contact
+        cmds.append(wp.launch(k.integrate_nodes, dim=len(self.points), device=self.device, record_cmd=record, inputs=[
+            s_in.x, s_in.v, self.nodes, self.bodies, gravity, S(self.mass_damping), S(dt), body_in, forces,
+            self.work, s_out.x, s_out.v, s_out.contact]))
         if self.obstacles:
-            cmds.append(wp.launch(k.bodies, dim=len(self.obstacles), device=self.device, record_cmd=record, inputs=[
-                self.body_inv_mass, self.body_inv_inertia, k.vec(*self.gravity), S(dt),
-                s_in.body_pos, s_in.body_rot, s_in.body_vel, s_in.body_omega, scratch.body_force,
-                scratch.body_torque, s_out.body_pos, s_out.body_rot, s_out.body_vel, s_out.body_omega, self.work]))
+            cmds.append(wp.launch(k.integrate_bodies, dim=len(self.obstacles), device=self.device, record_cmd=record,
+                                  inputs=[self.bodies, gravity, S(dt), body_in, forces, body_out, self.work]))
         return cmds
 
     # -- diagnostics ----------------------------------------------------------------------------------------
@@ -286,16 +293,16 @@ class FemSolver:
         """Per-frame outputs of a state: nodal von Mises stress, J and energies (host arrays)."""
         m, n = len(self.cells), len(self.points)
         z = lambda size: wp.zeros(size, dtype=self.scalar, device=self.device)  # noqa: E731
-        det, energy, vm, node_s, node_w, contact_e = z(m), z(m), z(m), z(n), z(n), z(1)
+        out = self.k.Diagnostics()
+        out.det, out.energy, out.von_mises, out.node_stress, out.node_weight = z(m), z(m), z(m), z(n), z(n)
+        contact_e = z(1)
         wp.launch(self.k.diagnostics, dim=m, device=self.device, inputs=[
-            state.x, self.cells_wp, self.dm_inv, self.volume, self.mu, self.lam, MATERIAL_ID[self.material],
-            self.plane_stress, det, energy, vm, node_s, node_w])
+            state.x, self.elements, self.mu, self.lam, self.plane_stress, out])
         if self.obstacles:
             wp.launch(self.k.contact_energy, dim=n, device=self.device, inputs=[
-                state.x, self.contact_area, self.body_shape, self.body_params,
-                self.body_contact, state.body_pos, state.body_rot, contact_e])
+                state.x, self.nodes, self.bodies, self._body_state(state), contact_e])
         x, v = state.x.numpy().astype(np.float64), state.v.numpy().astype(np.float64)
-        w = node_w.numpy()
+        w = out.node_weight.numpy()
         kinetic = 0.5 * float(np.sum(self.mass_np[:, None] * v * v))
         potential = -float(np.sum(self.mass_np[:, None] * x * self.gravity))
         bv = state.body_vel.numpy().astype(np.float64)
@@ -308,12 +315,12 @@ class FemSolver:
                 inertia = np.where(body.inverse_inertia(self.dim) > 0, 1 / body.inverse_inertia(self.dim), 0)
                 kinetic += 0.5 * body.mass * float(bv[i] @ bv[i]) + 0.5 * float(w_body @ (inertia * w_body))
                 potential -= body.mass * float(bp[i] @ self.gravity)
-        strain = float(energy.numpy().sum())
+        strain = float(out.energy.numpy().sum())
         contact = float(contact_e.numpy()[0])
         if self.between_bodies is not None:
             contact += self.between_bodies.energy(x)
         return {
-            "x": x, "v": v, "det": det.numpy(), "stress": node_s.numpy() / np.where(w > 0, w, 1),
+            "x": x, "v": v, "det": out.det.numpy(), "stress": out.node_stress.numpy() / np.where(w > 0, w, 1),
             "contact_force": state.contact.numpy().copy(), "body_pos": bp, "body_rot": bq, "body_vel": bv,
             "energies": {"kinetic_energy": kinetic, "strain_energy": strain, "contact_energy": contact,
                          "gravity_energy": potential, "total_energy": kinetic + strain + contact + potential,

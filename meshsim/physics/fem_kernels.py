@@ -3,11 +3,11 @@
 A substep is three launches (after zeroing the force accumulators):
 
 1. `element_forces`  one thread per simplex: F = Ds Dm^-1, P(F) + Rayleigh stiffness damping, scatter -V P Dm^-T.
-2. `nodes`           one thread per node: penalty contact with every rigid obstacle (a penalty pressure on the
+2. `integrate_nodes` one thread per node: penalty contact with every rigid obstacle (a penalty pressure on the
                      node's share of the boundary area, regularised Coulomb friction, equal and opposite
                      reaction on the body), then symplectic Euler with mass damping,
                      per-component constraints and prescribed velocities.
-3. `bodies`          one thread per rigid body: free bodies integrate force and torque; kinematic ones move with
+3. `integrate_bodies` one thread per rigid body: free bodies integrate force and torque; kinematic ones move with
                      their prescribed velocities.
 
 Kernels are generated per (dimension, scalar type) and grouped into one Warp module per pair, so float32
@@ -39,6 +39,53 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
     zero = scalar(0.0)
     one = scalar(1.0)
     module = f"meshsim_fem{dim}d_{scalar.__name__}"
+
+    # Kernel arguments that a run never changes, grouped (FemSolver builds one of each); what a substep reads and
+    # writes (positions, velocities, rigid-body states, the Lame arrays the bridge differentiates) stays separate.
+    @wp.struct
+    class Elements:
+        cells: wp.array(dtype=Cell)
+        dm_inv: wp.array(dtype=M)  # Dm^-1 of the reference simplex
+        volume: wp.array(dtype=scalar)  # rest volume (area x thickness in 2D)
+        material: int  # hyperelastic.MATERIAL_ID
+
+    @wp.struct
+    class Nodes:
+        mass: wp.array(dtype=scalar)  # lumped
+        free: wp.array(dtype=V)  # 1 per free component, 0 per constrained one
+        prescribed_v: wp.array(dtype=V)  # velocity of the constrained components
+        f_ext: wp.array(dtype=V)  # constant external load
+        contact_area: wp.array(dtype=scalar)  # share of the boundary area; 0: never touches an obstacle
+
+    @wp.struct
+    class Bodies:
+        shape: wp.array(dtype=wp.int32)  # SHAPE_ID
+        params: wp.array(dtype=V4)  # shape parameters (obstacles.py)
+        contact: wp.array(dtype=V4)  # pressure stiffness, friction coefficient, damping ratio, slip velocity
+        inv_mass: wp.array(dtype=scalar)  # 0: kinematic
+        inv_inertia: wp.array(dtype=V3)  # body frame
+
+    @wp.struct
+    class Forces:  # accumulators of one substep (a FemScratch), zeroed before it
+        f: wp.array(dtype=V)  # internal + damping forces on the nodes
+        body_force: wp.array(dtype=V3)  # contact force on each rigid body
+        body_torque: wp.array(dtype=V3)
+        between_bodies: wp.array(dtype=V)  # node-node contact between deformable bodies (contact.py)
+
+    @wp.struct
+    class Diagnostics:  # what `diagnostics` writes: per element, then volume-weighted sums per node
+        det: wp.array(dtype=scalar)
+        energy: wp.array(dtype=scalar)
+        von_mises: wp.array(dtype=scalar)
+        node_stress: wp.array(dtype=scalar)
+        node_weight: wp.array(dtype=scalar)
+
+    @wp.struct
+    class BodyState:  # the rigid bodies' part of a FemState (differentiable: the bridge tapes through it)
+        pos: wp.array(dtype=V)
+        rot: wp.array(dtype=Q)
+        vel: wp.array(dtype=V)
+        omega: wp.array(dtype=V3)
 
     @wp.func
     def to3(p: V) -> V3:
@@ -112,20 +159,17 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
     def element_forces(
         x: wp.array(dtype=V),
         v: wp.array(dtype=V),
-        cells: wp.array(dtype=Cell),
-        dm_inv: wp.array(dtype=M),
-        volume: wp.array(dtype=scalar),
+        elements: Elements,
         mu: wp.array(dtype=scalar),
         lam: wp.array(dtype=scalar),
-        material: int,
         stiffness_damping: scalar,
         f: wp.array(dtype=V),
     ):
         e = wp.tid()
-        c = cells[e]
-        Dinv = dm_inv[e]
+        c = elements.cells[e]
+        Dinv = elements.dm_inv[e]
         F = cell_gradient(x, c, Dinv)
-        P = piola(F, mu[e], lam[e], material)
+        P = piola(F, mu[e], lam[e], elements.material)
         if stiffness_damping > zero:
             # Rayleigh stiffness damping on the rate of Green strain: invariant under rigid rotation.
             Fdot = cell_gradient(v, c, Dinv)
@@ -133,7 +177,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
             I = wp.identity(n=dim, dtype=scalar)
             P = P + stiffness_damping * F * (scalar(2.0) * mu[e] * Edot + lam[e] * wp.trace(Edot) * I)
         # Rows of H^T are the forces on nodes 1..d (node 0 takes minus their sum).
-        Ht = -volume[e] * Dinv * wp.transpose(P)
+        Ht = -elements.volume[e] * Dinv * wp.transpose(P)
         f1 = Ht[0]
         f2 = Ht[1]
         f3 = V()
@@ -146,28 +190,16 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         wp.atomic_add(f, c[0], -(f1 + f2 + f3))
 
     @wp.kernel(module=module)
-    def nodes(
+    def integrate_nodes(
         x: wp.array(dtype=V),
         v: wp.array(dtype=V),
-        f: wp.array(dtype=V),
-        f_ext: wp.array(dtype=V),
-        mass: wp.array(dtype=scalar),
-        free: wp.array(dtype=V),
-        prescribed_v: wp.array(dtype=V),
-        contact_area: wp.array(dtype=scalar),
+        nodes: Nodes,
+        bodies: Bodies,
         gravity: V,
         mass_damping: scalar,
         dt: scalar,
-        body_shape: wp.array(dtype=wp.int32),
-        body_params: wp.array(dtype=V4),
-        body_contact: wp.array(dtype=V4),
-        body_pos: wp.array(dtype=V),
-        body_rot: wp.array(dtype=Q),
-        body_vel: wp.array(dtype=V),
-        body_omega: wp.array(dtype=V3),
-        body_force: wp.array(dtype=V3),
-        body_torque: wp.array(dtype=V3),
-        f_between_bodies: wp.array(dtype=V),
+        body: BodyState,
+        forces: Forces,
         work: wp.array(dtype=scalar),
         x_out: wp.array(dtype=V),
         v_out: wp.array(dtype=V),
@@ -176,18 +208,18 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         i = wp.tid()
         xi = x[i]
         vi = v[i]
-        m = mass[i]
+        m = nodes.mass[i]
         fc = V3()
-        area = contact_area[i]
+        area = nodes.contact_area[i]
         if area > zero:
             x3 = to3(xi)
             v3 = to3(vi)
-            for b in range(body_shape.shape[0]):
-                phi, n, r = body_distance(x3, body_shape[b], body_params[b], body_pos[b], body_rot[b])
+            for b in range(bodies.shape.shape[0]):
+                phi, n, r = body_distance(x3, bodies.shape[b], bodies.params[b], body.pos[b], body.rot[b])
                 if phi < zero:
-                    cp = body_contact[b]  # pressure stiffness, friction coefficient, damping ratio, slip velocity
+                    cp = bodies.contact[b]  # pressure stiffness, friction coefficient, damping ratio, slip velocity
                     k = cp[0] * area  # this node's penalty spring: pressure per penetration times its area
-                    vrel = v3 - (to3(body_vel[b]) + wp.cross(body_omega[b], r))
+                    vrel = v3 - (to3(body.vel[b]) + wp.cross(body.omega[b], r))
                     v_normal = wp.dot(vrel, n)
                     fn = k * (-phi) - scalar(2.0) * cp[2] * wp.sqrt(k * m) * v_normal
                     fn = wp.max(fn, zero)
@@ -195,110 +227,99 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
                     ft = -(cp[1] * fn / wp.sqrt(wp.dot(vt, vt) + cp[3] * cp[3])) * vt
                     fb = fn * n + ft
                     fc = fc + fb
-                    wp.atomic_sub(body_force, b, fb)
-                    wp.atomic_sub(body_torque, b, wp.cross(r, fb))
-        contact_out[i] = from3(fc) + f_between_bodies[i]  # already part of f; reported with the rest
+                    wp.atomic_sub(forces.body_force, b, fb)
+                    wp.atomic_sub(forces.body_torque, b, wp.cross(r, fb))
+        contact_out[i] = from3(fc) + forces.between_bodies[i]  # already part of f; reported with the rest
         vn = vi
+        f_ext = nodes.f_ext[i]
         if m > zero:
-            vn = vi + dt * ((f[i] + f_ext[i] + from3(fc)) / m + gravity)
+            vn = vi + dt * ((forces.f[i] + f_ext + from3(fc)) / m + gravity)
         vn = vn / (one + dt * mass_damping)
-        w = free[i]
+        w = nodes.free[i]
         v_free = vn
-        vn = wp.cw_mul(w, vn) + prescribed_v[i] - wp.cw_mul(w, prescribed_v[i])
+        vp = nodes.prescribed_v[i]
+        vn = wp.cw_mul(w, vn) + vp - wp.cw_mul(w, vp)
         # Work done on the body by external loads and by the constraint impulses of prescribed motion.
-        power = dt * wp.dot(f_ext[i], vn) + m * wp.dot(vn - v_free, vn)
+        power = dt * wp.dot(f_ext, vn) + m * wp.dot(vn - v_free, vn)
         if power != zero:
             wp.atomic_add(work, 0, power)
         v_out[i] = vn
         x_out[i] = xi + dt * vn
 
     @wp.kernel(module=module)
-    def bodies(
-        inv_mass: wp.array(dtype=scalar),
-        inv_inertia: wp.array(dtype=V3),
+    def integrate_bodies(
+        bodies: Bodies,
         gravity: V,
         dt: scalar,
-        pos: wp.array(dtype=V),
-        rot: wp.array(dtype=Q),
-        vel: wp.array(dtype=V),
-        omega: wp.array(dtype=V3),
-        force: wp.array(dtype=V3),
-        torque: wp.array(dtype=V3),
-        pos_out: wp.array(dtype=V),
-        rot_out: wp.array(dtype=Q),
-        vel_out: wp.array(dtype=V),
-        omega_out: wp.array(dtype=V3),
+        state: BodyState,
+        forces: Forces,
+        state_out: BodyState,
         work: wp.array(dtype=scalar),
     ):
         b = wp.tid()
-        q = rot[b]
-        vb = vel[b]
-        w = omega[b]
-        if inv_mass[b] > zero:  # free body; kinematic bodies keep their prescribed velocities
-            vb = vb + dt * (from3(force[b]) * inv_mass[b] + gravity)
-            t_body = wp.quat_rotate_inv(q, torque[b])
-            ii = inv_inertia[b]
+        q = state.rot[b]
+        vb = state.vel[b]
+        w = state.omega[b]
+        inv_mass = bodies.inv_mass[b]
+        if inv_mass > zero:  # free body; kinematic bodies keep their prescribed velocities
+            vb = vb + dt * (from3(forces.body_force[b]) * inv_mass + gravity)
+            t_body = wp.quat_rotate_inv(q, forces.body_torque[b])
+            ii = bodies.inv_inertia[b]
             dw = V3(ii[0] * t_body[0], ii[1] * t_body[1], ii[2] * t_body[2])
             w = w + dt * wp.quat_rotate(q, dw)
             if wp.static(dim == 2):
                 w = V3(zero, zero, w[2])
         else:  # a kinematic body does work on the nodes it pushes: -(F . v + tau . omega) of its reaction
-            wp.atomic_add(work, 0, -dt * (wp.dot(force[b], to3(vb)) + wp.dot(torque[b], w)))
-        vel_out[b] = vb
-        omega_out[b] = w
-        pos_out[b] = pos[b] + dt * vb
+            wp.atomic_add(work, 0, -dt * (wp.dot(forces.body_force[b], to3(vb)) + wp.dot(forces.body_torque[b], w)))
+        state_out.vel[b] = vb
+        state_out.omega[b] = w
+        state_out.pos[b] = state.pos[b] + dt * vb
         dq = Q(w[0], w[1], w[2], zero) * q
-        rot_out[b] = wp.normalize(q + scalar(0.5) * dt * dq)
+        state_out.rot[b] = wp.normalize(q + scalar(0.5) * dt * dq)
 
     @wp.kernel(module=module)
     def diagnostics(
         x: wp.array(dtype=V),
-        cells: wp.array(dtype=Cell),
-        dm_inv: wp.array(dtype=M),
-        volume: wp.array(dtype=scalar),
+        elements: Elements,
         mu: wp.array(dtype=scalar),
         lam: wp.array(dtype=scalar),
-        material: int,
         plane_stress: int,
-        det_out: wp.array(dtype=scalar),
-        energy_out: wp.array(dtype=scalar),
-        von_mises_out: wp.array(dtype=scalar),
-        node_stress: wp.array(dtype=scalar),
-        node_weight: wp.array(dtype=scalar),
+        out: Diagnostics,
     ):
         """Per element J, strain energy and von Mises stress; volume-weighted sums onto nodes."""
         e = wp.tid()
-        c = cells[e]
-        F = cell_gradient(x, c, dm_inv[e])
-        P = piola(F, mu[e], lam[e], material)
-        det_out[e] = wp.determinant(F)
-        energy_out[e] = volume[e] * energy(F, mu[e], lam[e], material)
+        c = elements.cells[e]
+        vol = elements.volume[e]
+        F = cell_gradient(x, c, elements.dm_inv[e])
+        P = piola(F, mu[e], lam[e], elements.material)
+        out.det[e] = wp.determinant(F)
+        out.energy[e] = vol * energy(F, mu[e], lam[e], elements.material)
         s = von_mises(F, P, mu[e], lam[e], plane_stress)
-        von_mises_out[e] = s
+        out.von_mises[e] = s
         for k in range(dim + 1):
-            wp.atomic_add(node_stress, c[k], volume[e] * s)
-            wp.atomic_add(node_weight, c[k], volume[e])
+            wp.atomic_add(out.node_stress, c[k], vol * s)
+            wp.atomic_add(out.node_weight, c[k], vol)
 
     @wp.kernel(module=module)
     def contact_energy(
         x: wp.array(dtype=V),
-        contact_area: wp.array(dtype=scalar),
-        body_shape: wp.array(dtype=wp.int32),
-        body_params: wp.array(dtype=V4),
-        body_contact: wp.array(dtype=V4),
-        body_pos: wp.array(dtype=V),
-        body_rot: wp.array(dtype=Q),
+        nodes: Nodes,
+        bodies: Bodies,
+        body: BodyState,
         out: wp.array(dtype=scalar),
     ):
         i = wp.tid()
-        if contact_area[i] == zero:
+        area = nodes.contact_area[i]
+        if area == zero:
             return
-        for b in range(body_shape.shape[0]):
-            phi, n, r = body_distance(to3(x[i]), body_shape[b], body_params[b], body_pos[b], body_rot[b])
+        for b in range(bodies.shape.shape[0]):
+            phi, n, r = body_distance(to3(x[i]), bodies.shape[b], bodies.params[b], body.pos[b], body.rot[b])
             if phi < zero:
-                wp.atomic_add(out, 0, scalar(0.5) * body_contact[b][0] * contact_area[i] * phi * phi)
+                wp.atomic_add(out, 0, scalar(0.5) * bodies.contact[b][0] * area * phi * phi)
 
     return SimpleNamespace(
-        element_forces=element_forces, nodes=nodes, bodies=bodies, diagnostics=diagnostics,
-        contact_energy=contact_energy, vec=V, mat=M, vec3=V3, quat=Q, vec4=V4, cell=Cell, scalar=scalar,
+        element_forces=element_forces, integrate_nodes=integrate_nodes, integrate_bodies=integrate_bodies,
+        diagnostics=diagnostics, contact_energy=contact_energy, Elements=Elements, Nodes=Nodes, Bodies=Bodies,
+        BodyState=BodyState, Forces=Forces, Diagnostics=Diagnostics,
+        vec=V, mat=M, vec3=V3, quat=Q, vec4=V4, cell=Cell, scalar=scalar,
     )
