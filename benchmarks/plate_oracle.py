@@ -1,6 +1,6 @@
 """How predictable is a plate's next frame from its last two? Linear oracles beside learned models.
 
-    python benchmarks/plate_oracle.py --train train.h5 --test test.h5 [--hops 1,2,4,global] [--checkpoint CKPT ...]
+    python benchmarks/plate_oracle.py --train train.h5 --test test.h5 [--hops 1,2,4,global] [--checkpoint C ...]
     python benchmarks/plate_oracle.py --quick          # tiny impact-plate stores generated here
 
 The target is the frame acceleration of the deformable (NORMAL) nodes, a_t = x_{t+1} - 2 x_t + x_{t-1}, at every
@@ -10,7 +10,8 @@ those times (c / c_mean)^2 and ^4 (c = sqrt(E / rho): the material sets the freq
 the training trajectories; `global` uses the whole plate. A learned model is scored the same way, one step from
 ground-truth history (teacher forced, no rollout). The figure is the relative error
 sqrt(sum |a_hat - a|^2 / sum |a|^2): 0 is exact, 1 is no better than predicting zero acceleration (constant
-velocity). Every trajectory must share one plate mesh (the impact plate's does). The last line printed is one JSON object.
+velocity). Every trajectory must share one plate mesh (the impact plate's does). The last line printed is one
+JSON object.
 """
 
 from __future__ import annotations

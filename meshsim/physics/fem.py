@@ -22,10 +22,10 @@ import warp as wp
 
 from meshsim.errors import ConfigError, MeshError, SimulationError
 from meshsim.kernels import init_warp
+from meshsim.mesh import boundary_areas
 from meshsim.physics.fem_kernels import SHAPE_ID, make_kernels
 from meshsim.physics.fem_state import FemResult, FemScratch, FemState, collect_frames
 from meshsim.physics.hyperelastic import MATERIAL_ID, lame
-from meshsim.mesh import boundary_areas
 from meshsim.physics.obstacles import RigidBody, quat_to_matrix
 
 _DTYPES = {"float32": wp.float32, "float64": wp.float64}

@@ -36,7 +36,7 @@ class DropTestConfig:
     gap: float = 1.0e-4                             # m between the lowest corner and the floor at frame 0
     material: str = "neohookean"
     friction: float = 0.3
-    contact_stiffness: float = 0.11                 # penalty pressure per metre of penetration = this * max E / thickness
+    contact_stiffness: float = 0.11                 # penalty pressure per m of penetration = this * E_max / thickness
     contact_damping: float = 0.1
     stiffness_damping: float = 2.0e-8               # Rayleigh beta, s (damps the highest modes)
     cfl: float = 0.5

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import warp as wp
 
-from .grid import GridConditions, condition_count, condition_normal, node_coords, node_velocity
-from .stencil import cell, column, dweights, weights
+from .grid import Grid, condition_count, condition_normal, node_coords, node_velocity, particle_cell
+from .stencil import column, dweights, weights
+from .transfer import particle_momentum
 
 wp.set_module_options({"enable_backward": False})  # these kernels are adjoints already
 
@@ -78,9 +79,7 @@ def p2g_adjoint_kernel(
     tau: wp.array(dtype=wp.mat33),
     mass: wp.array(dtype=float),
     vol: wp.array(dtype=float),
-    dt: float,
-    dx: float,
-    res: int,
+    grid: Grid,
     adj_grid_mv: wp.array3d(dtype=wp.vec4),
     adj_x: wp.array(dtype=wp.vec3),
     adj_v: wp.array(dtype=wp.vec3),
@@ -91,16 +90,9 @@ def p2g_adjoint_kernel(
     # With (G_n, h_n) its adjoint: g(m v) = sum w_n G_n, g(A) = dx sum w_n G_n (n - fx)^T and
     # g(fx) = sum (G_n . p_n + m h_n) grad w_n - dx A^T g(m v).
     p = wp.tid()
-    inv_dx = 1.0 / dx
-    bi, bj, bk, fx = cell(x[p], inv_dx, res)
+    dx = grid.dx
+    bi, bj, bk, fx, m, k_stress, A, u, a0, a1, a2 = particle_momentum(p, x, v, C, tau, mass, vol, grid)
     wx, wy, wz, dwx, dwy, dwz = _axes(fx)
-    m = mass[p]
-    k_stress = -dt * vol[p] * 4.0 * inv_dx * inv_dx
-    A = k_stress * tau[p] + m * C[p]
-    a0 = dx * column(A, 0)
-    a1 = dx * column(A, 1)
-    a2 = dx * column(A, 2)
-    u = m * v[p] - A * (fx * dx)
     # Per plane i: sum w G, sum j w G, sum k w G and the three weight-gradient partial sums of s_n.
     t0, tj0, tk0, ww0, dw0, wd0 = _p2g_adj_plane(adj_grid_mv, bi, bj, bk, u, a1, a2, m, wy, wz, dwy, dwz)
     u = u + a0
@@ -117,7 +109,7 @@ def p2g_adjoint_kernel(
     g_w = _weight_grad(wx, dwx, wp.vec3(ww0, ww1, ww2), wp.vec3(dw0, dw1, dw2), wp.vec3(wd0, wd1, wd2))
     g_A = dx * (wp.matrix_from_cols(s0, s1, s2) - wp.outer(g_mv, fx))
     g_fx = g_w - dx * (wp.transpose(A) * g_mv)
-    adj_x[p] = adj_x[p] + g_fx * inv_dx  # G2P's adjoint wrote its part of adj_x first
+    adj_x[p] = adj_x[p] + g_fx / dx  # G2P's adjoint wrote its part of adj_x first
     adj_v[p] = m * g_mv
     adj_C[p] = m * g_A
     adj_tau[p] = k_stress * g_A
@@ -126,10 +118,7 @@ def p2g_adjoint_kernel(
 @wp.kernel
 def grid_adjoint_kernel(
     grid_mv: wp.array(dtype=wp.vec4),
-    dt: float,
-    dx: float,
-    res: int,
-    bc: GridConditions,
+    grid: Grid,
     adj_grid_v: wp.array(dtype=wp.vec3),
     adj_grid_mv: wp.array(dtype=wp.vec4),
 ):
@@ -138,17 +127,17 @@ def grid_adjoint_kernel(
     if not (q[3] > 0.0):  # an empty node (most of them; or a NaN mass, as in the forward) has velocity 0
         adj_grid_mv[t] = wp.vec4(0.0)
         return
-    node = node_coords(t, res)
-    vel, mask, stopped = node_velocity(q, node, dt, dx, res, bc)
+    node = node_coords(t, grid.res)
+    vel, mask, stopped = node_velocity(q, node, grid)
     out = wp.vec4(0.0)
     if stopped == 0:  # a stopped node's velocity is 0 whatever its momentum
         g = adj_grid_v[t]
         if mask != wp.int64(0):  # most nodes: no condition projected them
-            count = condition_count(bc)
+            count = condition_count(grid)
             for r in range(count):
                 s = count - 1 - r  # the projections are symmetric; applied last-first
                 if (mask >> wp.int64(s)) & wp.int64(1) != wp.int64(0):
-                    n = condition_normal(s, node, dx, bc)
+                    n = condition_normal(s, node, grid)
                     g = g - wp.dot(g, n) * n
         inv_m = 1.0 / q[3]
         mv = wp.vec3(q[0], q[1], q[2])
@@ -188,11 +177,7 @@ def g2p_adjoint_kernel(
     x: wp.array(dtype=wp.vec3),
     F: wp.array(dtype=wp.mat33),
     grid_v: wp.array3d(dtype=wp.vec3),
-    dt: float,
-    dx: float,
-    res: int,
-    clip_lo: float,
-    clip_hi: float,
+    grid: Grid,
     v_out: wp.array(dtype=wp.vec3),
     C_out: wp.array(dtype=wp.mat33),
     adj_x_out: wp.array(dtype=wp.vec3),
@@ -206,16 +191,17 @@ def g2p_adjoint_kernel(
     # Forward: vel = sum w_n v_n, B = dx sum w_n v_n (n - fx)^T. With r_n = g_vel + g_B dx (n - fx):
     # g(v_n) = w_n r_n and g(fx) = sum (v_n . r_n) grad w_n - dx g_B^T vel.
     p = wp.tid()
-    inv_dx = 1.0 / dx
-    bi, bj, bk, fx = cell(x[p], inv_dx, res)
+    bi, bj, bk, fx = particle_cell(x[p], grid)
     wx, wy, wz, dwx, dwy, dwz = _axes(fx)
+    dt, dx = grid.dt, grid.dx
+    inv_dx = 1.0 / dx
     vel = v_out[p]  # the forward outputs of this step: gathered velocity and affine matrix
     Cp = C_out[p]
     xn = x[p] + dt * vel
     ax = adj_x_out[p]
     # clamp(): the gradient passes only where the new position was inside the clip box.
     for a in range(3):
-        if xn[a] < clip_lo or xn[a] > clip_hi:
+        if xn[a] < grid.clip_lo or xn[a] > grid.clip_hi:
             ax[a] = 0.0
     aF = adj_F_out[p]
     g_vel = adj_v_out[p] + dt * ax

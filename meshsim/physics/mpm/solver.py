@@ -20,7 +20,7 @@ from meshsim.kernels._warp import run_parallel, split_range
 
 from .adjoint import g2p_adjoint_kernel, grid_adjoint_kernel, p2g_adjoint_kernel
 from .config import MPMConfig
-from .grid import GridConditions, add_kernel, grid_conditions, grid_kernel
+from .grid import Grid, add_kernel, grid_kernel, make_grid
 from .stencil import PAD
 from .transfer import g2p_kernel, p2g_kernel
 
@@ -53,8 +53,8 @@ def _adjoints(args):
     for a in args:
         if isinstance(a, wp.array):
             out.append(a.grad if a.requires_grad else None)
-        elif isinstance(a, GridConditions.cls):
-            out.append(GridConditions())
+        elif isinstance(a, Grid.cls):
+            out.append(Grid())
         elif wp.types.is_value(a):
             out.append(type(a)())
         else:
@@ -108,28 +108,22 @@ class MPMSolver:
         extra = len(self.particle_ranges) - 1
         self._mv_parts = [self.grid_mv] + [wp.zeros(shape, dtype=wp.vec4, device=d) for _ in range(extra)]
         self._adj_v_parts = [self.grid_v.grad] + [wp.zeros(shape, dtype=wp.vec3, device=d) for _ in range(extra)]
-        self.conditions = grid_conditions(cfg, d)
+        self.grid = make_grid(cfg, d)
         self._recorded: dict = {}
         self._record()
 
     def _args(self, lo: int = 0, hi: int | None = None, part: int = 0):
         """Launch arguments (inputs, outputs) of P2G, the grid update and G2P; P2G and G2P over the particles
         [lo, hi) only, P2G scattering into grid copy `part`."""
-        cfg = self.cfg
-        dt, dx, res = float(cfg.dt), float(cfg.dx), int(cfg.res)
         hi = self.num_particles if hi is None else hi
 
         def own(a):  # the particle range's view of a per-particle array
             return a if (lo, hi) == (0, self.num_particles) else a[lo:hi]
 
-        p2g = ([own(self.x), own(self.v), own(self.C), own(self.tau), own(self.mass), own(self.vol), dt, dx, res],
+        p2g = ([own(self.x), own(self.v), own(self.C), own(self.tau), own(self.mass), own(self.vol), self.grid],
                [self._mv_parts[part]])
-        grid = (
-            [self.grid_mv.flatten(), dt, dx, res, self.conditions],
-            [self.grid_v.flatten()],
-        )
-        lo_clip, hi_clip = cfg.clip * dx, 1.0 - cfg.clip * dx
-        g2p = ([own(self.x), own(self.F), self.grid_v, dt, dx, res, lo_clip, hi_clip],
+        grid = ([self.grid_mv.flatten(), self.grid], [self.grid_v.flatten()])
+        g2p = ([own(self.x), own(self.F), self.grid_v, self.grid],
                [own(self.x1), own(self.v1), own(self.C1), own(self.F1)])
         return p2g, grid, g2p, own
 

@@ -10,7 +10,27 @@ from __future__ import annotations
 
 import warp as wp
 
-from .stencil import cell, column, weights
+from .grid import Grid, particle_cell
+from .stencil import column, weights
+
+
+@wp.func
+def particle_momentum(p: int, x: wp.array(dtype=wp.vec3), v: wp.array(dtype=wp.vec3), C: wp.array(dtype=wp.mat33),
+                      tau: wp.array(dtype=wp.mat33), mass: wp.array(dtype=float), vol: wp.array(dtype=float),
+                      grid: Grid):
+    """What particle p scatters (P2G) and its adjoint needs: base node (bi, bj, bk), fractional position fx, mass
+    m, the stress factor k = -dt V 4/dx^2, the affine matrix A = k tau + m C, the momentum carried to the base
+    node u = m v - A fx dx, and dx times A's columns (a0, a1, a2): a node's momentum p_n = u + i a0 + j a1 + k a2
+    is built up one axis at a time by adding a column (the same sum, a few adds in the innermost loop)."""
+    bi, bj, bk, fx = particle_cell(x[p], grid)
+    m = mass[p]
+    k_stress = -grid.dt * vol[p] * 4.0 / (grid.dx * grid.dx)
+    A = k_stress * tau[p] + m * C[p]
+    u = m * v[p] - A * (fx * grid.dx)
+    a0 = grid.dx * column(A, 0)
+    a1 = grid.dx * column(A, 1)
+    a2 = grid.dx * column(A, 2)
+    return bi, bj, bk, fx, m, k_stress, A, u, a0, a1, a2
 
 
 @wp.kernel
@@ -21,24 +41,12 @@ def p2g_kernel(
     tau: wp.array(dtype=wp.mat33),
     mass: wp.array(dtype=float),
     vol: wp.array(dtype=float),
-    dt: float,
-    dx: float,
-    res: int,
+    grid: Grid,
     grid_mv: wp.array3d(dtype=wp.vec4),
 ):
     p = wp.tid()
-    inv_dx = 1.0 / dx
-    bi, bj, bk, fx = cell(x[p], inv_dx, res)
+    bi, bj, bk, fx, m, k_stress, A, qi, a0, a1, a2 = particle_momentum(p, x, v, C, tau, mass, vol, grid)
     w = weights(fx)
-    m = mass[p]
-    affine = (-dt * vol[p] * 4.0 * inv_dx * inv_dx) * tau[p] + m * C[p]
-    mv = m * v[p]
-    # affine (x_i - x_p) = dx (i a0 + j a1 + k a2) - affine fx dx with a_c the columns of affine: built up
-    # one axis per loop level by adding a_c, so the innermost body is a few adds (same sum, fewer flops).
-    a0 = dx * column(affine, 0)
-    a1 = dx * column(affine, 1)
-    a2 = dx * column(affine, 2)
-    qi = mv - affine * (fx * dx)
     for i in range(3):
         qij = qi
         for j in range(3):
@@ -77,19 +85,14 @@ def g2p_kernel(
     x: wp.array(dtype=wp.vec3),
     F: wp.array(dtype=wp.mat33),
     grid_v: wp.array3d(dtype=wp.vec3),
-    dt: float,
-    dx: float,
-    res: int,
-    clip_lo: float,
-    clip_hi: float,
+    grid: Grid,
     x_out: wp.array(dtype=wp.vec3),
     v_out: wp.array(dtype=wp.vec3),
     C_out: wp.array(dtype=wp.mat33),
     F_out: wp.array(dtype=wp.mat33),
 ):
     p = wp.tid()
-    inv_dx = 1.0 / dx
-    bi, bj, bk, fx = cell(x[p], inv_dx, res)
+    bi, bj, bk, fx = particle_cell(x[p], grid)
     w = weights(fx)
     # sum_n w_n v_n (x_n - x_p)^T = dx (sum_n w_n v_n (i, j, k)^T - vel fx^T), summed axis by axis; the
     # sums weighted by i, j or k (0, 1, 2) are written out so that no flop multiplies by 0 or 1.
@@ -104,12 +107,13 @@ def g2p_kernel(
     c0 = u1 + 2.0 * u2
     c1 = w[0, 0] * sj0 + w[1, 0] * sj1 + w[2, 0] * sj2
     c2 = w[0, 0] * sk0 + w[1, 0] * sk1 + w[2, 0] * sk2
+    dt, dx = grid.dt, grid.dx
     Bm = dx * (wp.matrix_from_cols(c0, c1, c2) - wp.outer(vel, fx))
+    inv_dx = 1.0 / dx
     Cp = (4.0 * inv_dx * inv_dx) * Bm
     C_out[p] = Cp
     v_out[p] = vel
     F_out[p] = (wp.identity(n=3, dtype=float) + dt * Cp) * F[p]
     xn = x[p] + dt * vel
-    x_out[p] = wp.vec3(
-        wp.clamp(xn[0], clip_lo, clip_hi), wp.clamp(xn[1], clip_lo, clip_hi), wp.clamp(xn[2], clip_lo, clip_hi)
-    )
+    lo, hi = grid.clip_lo, grid.clip_hi
+    x_out[p] = wp.vec3(wp.clamp(xn[0], lo, hi), wp.clamp(xn[1], lo, hi), wp.clamp(xn[2], lo, hi))
