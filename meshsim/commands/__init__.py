@@ -20,3 +20,8 @@ def add_command(subparsers, name: str, func, help: str, description: str | None 
     parser = subparsers.add_parser(name, help=help, description=description)
     parser.set_defaults(func=func)
     return parser
+
+
+def add_json_flag(parser, what: str = "the result") -> None:
+    """`--json`: print `what` as one JSON object instead of text (the same flag on every command that has it)."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object instead of text")

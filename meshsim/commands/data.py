@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from meshsim.commands import add_command, command_group
+from meshsim.commands import add_command, add_json_flag, command_group
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "counts and value ranges. Exit code 2 with one line if anything is wrong.",
     )
     inspect.add_argument("file", help="trajectory or rollout file (.h5)")
-    inspect.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_json_flag(inspect, "the summary")
 
     imp = add_command(
         sub, "import", run_import,
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     imp.add_argument("--split", default="train", choices=("train", "valid", "test"), help="split (default: train)")
     imp.add_argument("--dt", type=float, default=None, help="seconds per frame when meta.json has none (dt = 0)")
     imp.add_argument("--limit", type=int, default=None, help="import only the first N trajectories")
-    imp.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_json_flag(imp)
 
     series = add_command(
         sub, "import-series", run_import_series,
@@ -60,7 +60,7 @@ def register(subparsers) -> None:
     )
     series.add_argument("--obstacle", default=None, metavar="MESH", help="static obstacle mesh appended as "
                         "OBSTACLE nodes (same cell kind)")  # fmt: skip
-    series.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_json_flag(series)
 
 
 def run_inspect(args) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from meshsim.commands import add_command
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
+    parser = add_command(
+        subparsers, "demo", run,
         help="run the main job end to end: FEM data, HCMT + MGN training, rollouts, table, ParaView, video",
         description="Simulates impact-plate-2d trajectories with the Warp FEM, trains HCMT and MGN for the same "
         "wall-clock budget, rolls both out on held-out trajectories, prints RMSE and speed-up over the solver, "
@@ -20,7 +22,6 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads for training and rollouts (default 0: automatic, meshsim.threads)")
-    parser.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from meshsim.commands import add_command
+
 FORMATS = ("vtkhdf", "xdmf", "pvd", "obj", "ply", "glb")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "export",
+    parser = add_command(
+        subparsers, "export", run_export,
         help="export a trajectory for ParaView (vtkhdf, xdmf, pvd) or one frame as a mesh (obj, ply, glb)",
         description="Time series carry points, displacement, stored fields, error (rollouts) and node_type per "
         "step: vtkhdf (temporal VTKHDF, ParaView >= 5.12), xdmf (+ .h5; reference mesh with a displacement "
@@ -24,7 +26,6 @@ def register(subparsers) -> None:
     parser.add_argument("--color", default=None, help="field for vertex colours in ply/glb (default: error, "
                         "stress or speed; '' for none)")  # fmt: skip
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    parser.set_defaults(func=run_export)
 
 
 def run_export(args) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from meshsim.commands import add_command
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "generate",
+    p = add_command(
+        subparsers, "generate", run,
         help="simulate trajectories of a scenario into an HDF5 store (parallel, resumable)",
         description="Simulate trajectories of SCENE into FILE.h5. Re-running the same command resumes: finished "
         "trajectories are skipped. key=value overrides set scenario parameters (preset=benchmark for the "
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     # REMAINDER so that flags may also follow the overrides; they are parsed again in run().
     p.add_argument("overrides", metavar="key=value", nargs=argparse.REMAINDER,
                    help="scenario parameters, e.g. num_frames=30 preset=benchmark")
-    p.set_defaults(func=run, subparser=p)
+    p.set_defaults(subparser=p)  # `meshsim generate` alone prints this help
 
 
 def _add_flags(p: argparse.ArgumentParser, default) -> None:

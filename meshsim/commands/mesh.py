@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from meshsim.commands import add_command, command_group
+from meshsim.commands import add_command, add_json_flag, command_group
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         "nodes, open and non-manifold surface edges.",
     )
     info.add_argument("file", help="mesh file, e.g. plate.msh")
-    info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_json_flag(info, "the report")
 
 
 def run_info(args) -> int:

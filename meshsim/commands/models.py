@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from meshsim.commands import add_command, add_json_flag
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "models",
+    p = add_command(
+        subparsers, "models", run,
         help="list the pretrained models shipped with meshsim (use a name wherever a checkpoint path is accepted)",
         description="Shipped weights: name, scene, model kind, training budget and the held-out figures beside "
         "holding every node still. `meshsim rollout NAME DATA.h5 -o out.h5` and `meshsim study NAME SCENE ...` "
         "take a name instead of a checkpoint file.",
     )
-    p.add_argument("--json", action="store_true", help="print the registry as JSON")
-    p.set_defaults(func=run)
+    add_json_flag(p, "the registry")
 
 
 def run(args) -> int:

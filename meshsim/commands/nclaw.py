@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from meshsim.commands import command_group
+from meshsim.commands import add_command, command_group
 
 THREADS_HELP = "CPU threads for torch and the MPM solver (default 1: results do not depend on the machine)"
 
@@ -51,7 +51,8 @@ def _eval(args) -> int:
 def register(subparsers) -> None:
     sub = command_group(subparsers, "nclaw", "neural constitutive laws in differentiable MPM (generate, train, eval)")
 
-    g = sub.add_parser("generate", help="ground-truth particle trajectories, one per material, into an HDF5 store")
+    g = add_command(sub, "generate", _generate,
+                    help="ground-truth particle trajectories, one per material, into an HDF5 store")
     g.add_argument("--out", required=True, help="HDF5 file to create or resume")
     g.add_argument("--material", action="append", default=[],
                    help="jelly | plasticine | sand | water (repeatable; none: the config's own body materials)")
@@ -59,22 +60,20 @@ def register(subparsers) -> None:
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="scene override, e.g. steps=1000")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
-    g.set_defaults(func=_generate)
 
-    t = sub.add_parser("train", help="fit a constitutive model to one trajectory (resumes from OUT/checkpoint.pt)")
+    t = add_command(sub, "train", _train,
+                    help="fit a constitutive model to one trajectory (resumes from OUT/checkpoint.pt)")
     t.add_argument("--data", help="HDF5 store from `meshsim nclaw generate` (or data= in the config)")
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt, metrics.csv")
     t.add_argument("--config", help="training YAML (e.g. data/nclaw_train.yaml)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. trajectory=jelly epochs=10")
     t.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists")
     t.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
-    t.set_defaults(func=_train)
 
-    e = sub.add_parser("eval", help="generalization suites against the analytic ground truth; metrics JSON")
+    e = add_command(sub, "eval", _eval, help="generalization suites against the analytic ground truth; metrics JSON")
     e.add_argument("--checkpoint", action="append", default=[], required=True, help="checkpoint.pt (one per material)")
     e.add_argument("--suite", action="append", default=[], help="reconstruction | time | velocity | shape | contact")
     e.add_argument("--out", help="metrics JSON file")
     e.add_argument("--steps", type=int, default=0, help="override the MPM steps of every scene (quick runs)")
     e.add_argument("--seeds", type=int, nargs="+", default=[1, 7, 8], help="seeds of the velocity suite")
     e.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
-    e.set_defaults(func=_eval)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from meshsim.commands import add_command
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "render",
+    parser = add_command(
+        subparsers, "render", run_render,
         help="render a trajectory to MP4, GIF or PNG frames (headless chromium, every frame exactly once)",
         description="Draws each frame in the viewer page inside headless Chromium (the system chromium, "
         "driven by Playwright) and encodes it: .mp4 (H.264 via imageio-ffmpeg), .gif, or a folder of PNGs. "
@@ -18,7 +20,6 @@ def register(subparsers) -> None:
     parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT in pixels (default 1280x720)")
     parser.add_argument("--color", default=None, help="field to colour by (default: error, stress or speed; '' none)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
-    parser.set_defaults(func=run_render)
 
 
 def run_render(args) -> int:

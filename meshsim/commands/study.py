@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from meshsim.commands import add_command
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "study",
+    parser = add_command(
+        subparsers, "study", run,
         help="design study: learned rollouts across a parameter sweep, solver checks on K points",
         description="Sweeps one scenario parameter (ball_speed, impact_angle, youngs_modulus, drop_height, ...), "
         "rolls the learned model out for each value, and writes study.csv, study.png, study.json and study.h5 "
@@ -26,7 +28,6 @@ def register(subparsers) -> None:
                         help="relative difference from the solver above which a verified answer is flagged (0.2)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (default 0: automatic, meshsim.threads)")
-    parser.set_defaults(func=run)
 
 
 def run(args) -> int:

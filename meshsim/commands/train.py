@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 
+from meshsim.commands import add_command
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train",
+    p = add_command(
+        subparsers, "train", run,
         help="train a learned mesh simulator (HCMT or MGN) from a YAML recipe",
         description="Train HCMT/MGN. Several processes: torchrun --nproc_per_node=N -m meshsim train CONFIG.yaml",
     )
@@ -17,7 +19,6 @@ def register(subparsers) -> None:
     # REMAINDER so that flags may follow overrides: `meshsim train c.yaml steps=10 --resume`.
     p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
                    help="overrides, e.g. steps=2000 optim.lr=3e-4 model.kind=mgn")
-    p.set_defaults(func=run)
 
 
 def _add_flags(p: argparse.ArgumentParser) -> None:

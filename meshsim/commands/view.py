@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from meshsim.commands import add_command
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "view",
+    parser = add_command(
+        subparsers, "view", run_view,
         help="play a trajectory/rollout file back in the browser (ground truth beside prediction)",
         description="Serve FILE and a three.js playback page on a local port, print the URL and open it. "
         "Keys: space play/pause, left/right step (shift: 10), home/end, c colour field, r fixed/per-frame colour "
@@ -17,7 +19,6 @@ def register(subparsers) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
     parser.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
-    parser.set_defaults(func=run_view)
 
 
 def run_view(args) -> int:
