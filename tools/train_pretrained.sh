@@ -20,12 +20,16 @@ mkdir -p "$data" "$runs"
 generate() {  # scene file num seed: skipped when the file exists, so re-running the script resumes training
   [ -f "$data/$2" ] || "$meshsim" generate "$1" --num "$3" --seed "$4" --out "$data/$2" preset=benchmark
 }
-train() {  # name recipe minutes-cpu minutes-wall [overrides...]
+impact_data() {  # the impact-plate stores every impact model trains, validates and is tested on
+  generate impact-plate-2d train.h5 40 0; generate impact-plate-2d valid.h5 8 1; generate impact-plate-2d test.h5 8 2
+}
+train() {  # name recipe minutes-cpu minutes-wall [overrides...]: trains on $data/train.h5, validates on valid.h5
   local name="$1" recipe="$2" cpu="$3" wall="$4"; shift 4
   local resume=(); [ -f "$runs/$name/checkpoints/last.pt" ] && resume=(--resume)
   "$meshsim" train "$recipe" --run-dir "$runs/$name" --threads 1 "${resume[@]}" steps=10000000 \
     cpu_limit_minutes="$cpu" time_limit_minutes="$wall" optim.over_budget=true seed=0 \
-    "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 "$@"
+    "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 \
+    "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" "$@"
 }
 extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run continued, lr decay continuous
   local name="$1" recipe="$2" from="$3" to="$4" wall="$5"; shift 5
@@ -34,28 +38,27 @@ extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run c
 }
 case "$which" in
   impact)
-    generate impact-plate-2d train.h5 40 0; generate impact-plate-2d valid.h5 8 1; generate impact-plate-2d test.h5 8 2
+    impact_data
     for kind in hcmt mgn; do
       train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
-        "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 &
+        val_rollouts=2 &
     done
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
       for kind in hcmt mgn; do
         extend "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
-          "${EXTEND_WALL_MINUTES:-240}" "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 &
+          "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 &
       done
       wait
     fi ;;
   impact-kinematic)  # the ball's motion is given (as DeepMind's deforming_plate actuator); only the plate is learned
-    generate impact-plate-2d train.h5 40 0; generate impact-plate-2d valid.h5 8 1; generate impact-plate-2d test.h5 8 2
+    impact_data
     train hcmt-impact-plate-2d-kinematic data/train_hcmt_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
-      "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=2 \
-      "model.predicted_types=[NORMAL]" model.kinematic_input=true ;;
+      val_rollouts=2 "model.predicted_types=[NORMAL]" model.kinematic_input=true ;;
   plate3d)
     generate deforming-plate-3d train.h5 24 0; generate deforming-plate-3d valid.h5 4 1
     generate deforming-plate-3d test.h5 8 2
     train hcmt-deforming-plate-3d data/train_hcmt_deforming_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
-      "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" val_rollouts=1 ;;
+      val_rollouts=1 ;;
   *) echo "usage: tools/train_pretrained.sh impact|impact-kinematic|plate3d DATA_DIR RUN_DIR" >&2; exit 2 ;;
 esac
