@@ -18,7 +18,7 @@ import warp as wp
 
 from .grid import Grid, condition_count, condition_normal, node_coords, node_velocity, particle_cell
 from .stencil import column, dweights, weights
-from .transfer import particle_momentum
+from .transfer import Particles, particle_momentum
 
 wp.set_module_options({"enable_backward": False})  # these kernels are adjoints already
 
@@ -72,26 +72,13 @@ def _p2g_adj_plane(adj: wp.array3d(dtype=wp.vec4), i: int, j: int, k: int, u: wp
 
 
 @wp.kernel
-def p2g_adjoint_kernel(
-    x: wp.array(dtype=wp.vec3),
-    v: wp.array(dtype=wp.vec3),
-    C: wp.array(dtype=wp.mat33),
-    tau: wp.array(dtype=wp.mat33),
-    mass: wp.array(dtype=float),
-    vol: wp.array(dtype=float),
-    grid: Grid,
-    adj_grid_mv: wp.array3d(dtype=wp.vec4),
-    adj_x: wp.array(dtype=wp.vec3),
-    adj_v: wp.array(dtype=wp.vec3),
-    adj_C: wp.array(dtype=wp.mat33),
-    adj_tau: wp.array(dtype=wp.mat33),
-):
+def p2g_adjoint_kernel(particles: Particles, grid: Grid, adj_grid_mv: wp.array3d(dtype=wp.vec4), adj: Particles):
     # Forward: node n = (i, j, k) gets w_n p_n and w_n m with p_n = m v + A dx (n - fx) = u + dx A n.
     # With (G_n, h_n) its adjoint: g(m v) = sum w_n G_n, g(A) = dx sum w_n G_n (n - fx)^T and
     # g(fx) = sum (G_n . p_n + m h_n) grad w_n - dx A^T g(m v).
     p = wp.tid()
     dx = grid.dx
-    bi, bj, bk, fx, m, k_stress, A, u, a0, a1, a2 = particle_momentum(p, x, v, C, tau, mass, vol, grid)
+    bi, bj, bk, fx, m, k_stress, A, u, a0, a1, a2 = particle_momentum(p, particles, grid)
     wx, wy, wz, dwx, dwy, dwz = _axes(fx)
     # Per plane i: sum w G, sum j w G, sum k w G and the three weight-gradient partial sums of s_n.
     t0, tj0, tk0, ww0, dw0, wd0 = _p2g_adj_plane(adj_grid_mv, bi, bj, bk, u, a1, a2, m, wy, wz, dwy, dwz)
@@ -109,10 +96,10 @@ def p2g_adjoint_kernel(
     g_w = _weight_grad(wx, dwx, wp.vec3(ww0, ww1, ww2), wp.vec3(dw0, dw1, dw2), wp.vec3(wd0, wd1, wd2))
     g_A = dx * (wp.matrix_from_cols(s0, s1, s2) - wp.outer(g_mv, fx))
     g_fx = g_w - dx * (wp.transpose(A) * g_mv)
-    adj_x[p] = adj_x[p] + g_fx / dx  # G2P's adjoint wrote its part of adj_x first
-    adj_v[p] = m * g_mv
-    adj_C[p] = m * g_A
-    adj_tau[p] = k_stress * g_A
+    adj.x[p] = adj.x[p] + g_fx / dx  # G2P's adjoint wrote its part of adj.x first
+    adj.v[p] = m * g_mv
+    adj.C[p] = m * g_A
+    adj.tau[p] = k_stress * g_A
 
 
 @wp.kernel
@@ -174,39 +161,33 @@ def _g2p_adj_plane(grid_v: wp.array3d(dtype=wp.vec3), adj: wp.array3d(dtype=wp.v
 
 @wp.kernel
 def g2p_adjoint_kernel(
-    x: wp.array(dtype=wp.vec3),
-    F: wp.array(dtype=wp.mat33),
+    particles: Particles,
     grid_v: wp.array3d(dtype=wp.vec3),
     grid: Grid,
-    v_out: wp.array(dtype=wp.vec3),
-    C_out: wp.array(dtype=wp.mat33),
-    adj_x_out: wp.array(dtype=wp.vec3),
-    adj_v_out: wp.array(dtype=wp.vec3),
-    adj_C_out: wp.array(dtype=wp.mat33),
-    adj_F_out: wp.array(dtype=wp.mat33),
-    adj_x: wp.array(dtype=wp.vec3),
-    adj_F: wp.array(dtype=wp.mat33),
+    out: Particles,
+    adj_out: Particles,
+    adj: Particles,
     adj_grid_v: wp.array3d(dtype=wp.vec3),
 ):
     # Forward: vel = sum w_n v_n, B = dx sum w_n v_n (n - fx)^T. With r_n = g_vel + g_B dx (n - fx):
     # g(v_n) = w_n r_n and g(fx) = sum (v_n . r_n) grad w_n - dx g_B^T vel.
     p = wp.tid()
-    bi, bj, bk, fx = particle_cell(x[p], grid)
+    bi, bj, bk, fx = particle_cell(particles.x[p], grid)
     wx, wy, wz, dwx, dwy, dwz = _axes(fx)
     dt, dx = grid.dt, grid.dx
     inv_dx = 1.0 / dx
-    vel = v_out[p]  # the forward outputs of this step: gathered velocity and affine matrix
-    Cp = C_out[p]
-    xn = x[p] + dt * vel
-    ax = adj_x_out[p]
+    vel = out.v[p]  # the forward outputs of this step: gathered velocity and affine matrix
+    Cp = out.C[p]
+    xn = particles.x[p] + dt * vel
+    ax = adj_out.x[p]
     # clamp(): the gradient passes only where the new position was inside the clip box.
     for a in range(3):
         if xn[a] < grid.clip_lo or xn[a] > grid.clip_hi:
             ax[a] = 0.0
-    aF = adj_F_out[p]
-    g_vel = adj_v_out[p] + dt * ax
-    g_B = (4.0 * inv_dx * inv_dx) * (adj_C_out[p] + dt * aF * wp.transpose(F[p]))
-    adj_F[p] = wp.transpose(wp.identity(n=3, dtype=float) + dt * Cp) * aF
+    aF = adj_out.F[p]
+    g_vel = adj_out.v[p] + dt * ax
+    g_B = (4.0 * inv_dx * inv_dx) * (adj_out.C[p] + dt * aF * wp.transpose(particles.F[p]))
+    adj.F[p] = wp.transpose(wp.identity(n=3, dtype=float) + dt * Cp) * aF
     b0 = dx * column(g_B, 0)
     b1 = dx * column(g_B, 1)
     b2 = dx * column(g_B, 2)
@@ -219,4 +200,4 @@ def g2p_adjoint_kernel(
     # sum (v_n . r_n) grad w_n
     g_w = _weight_grad(wx, dwx, wp.vec3(ww0, ww1, ww2), wp.vec3(dw0, dw1, dw2), wp.vec3(wd0, wd1, wd2))
     g_fx = g_w - dx * (wp.transpose(g_B) * vel)
-    adj_x[p] = ax + g_fx * inv_dx
+    adj.x[p] = ax + g_fx * inv_dx

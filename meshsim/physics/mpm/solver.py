@@ -22,7 +22,7 @@ from .adjoint import g2p_adjoint_kernel, grid_adjoint_kernel, p2g_adjoint_kernel
 from .config import MPMConfig
 from .grid import Grid, add_kernel, grid_kernel, make_grid
 from .stencil import PAD
-from .transfer import g2p_kernel, p2g_kernel
+from .transfer import Particles, g2p_kernel, make_particles, p2g_kernel
 
 # A particle range worth its own CPU thread: its share of the kernels must beat a thread's wake-up (~80 us) and
 # the zeroing and summing of its own two grid copies (~1 us per 1,000 nodes, measured on a 32^3 grid).
@@ -55,11 +55,21 @@ def _adjoints(args):
             out.append(a.grad if a.requires_grad else None)
         elif isinstance(a, Grid.cls):
             out.append(Grid())
+        elif isinstance(a, Particles.cls):
+            arrays = {name: getattr(a, name) for name in ("x", "v", "C", "F", "tau", "mass", "vol")}
+            out.append(_particle_set(arrays, lambda b: b, grad=True))
         elif wp.types.is_value(a):
             out.append(type(a)())
         else:
             out.append(None)
     return out
+
+
+def _particle_set(arrays: dict, own, grad: bool = False) -> Particles:
+    """A `Particles` of own(a) for each named Warp array, or of own(a.grad) for the differentiable ones."""
+    if grad:
+        return make_particles(**{n: own(a.grad) for n, a in arrays.items() if a is not None and a.requires_grad})
+    return make_particles(**{n: own(a) for n, a in arrays.items()})
 
 
 class MPMSolver:
@@ -120,12 +130,17 @@ class MPMSolver:
         def own(a):  # the particle range's view of a per-particle array
             return a if (lo, hi) == (0, self.num_particles) else a[lo:hi]
 
-        p2g = ([own(self.x), own(self.v), own(self.C), own(self.tau), own(self.mass), own(self.vol), self.grid],
-               [self._mv_parts[part]])
+        particles, out = _particle_set(self._inputs(), own), _particle_set(self._outputs(), own)
+        p2g = ([particles, self.grid], [self._mv_parts[part]])
         grid = ([self.grid_mv.flatten(), self.grid], [self.grid_v.flatten()])
-        g2p = ([own(self.x), own(self.F), self.grid_v, self.grid],
-               [own(self.x1), own(self.v1), own(self.C1), own(self.F1)])
+        g2p = ([particles, self.grid_v, self.grid], [out])
         return p2g, grid, g2p, own
+
+    def _inputs(self) -> dict:
+        return {name: getattr(self, name) for name in ("x", "v", "C", "F", "tau", "mass", "vol")}
+
+    def _outputs(self) -> dict:
+        return {name: getattr(self, name + "1") for name in ("x", "v", "C", "F")}
 
     def _record(self) -> None:
         """Pre-built launches (forward and adjoint) for the current buffer assignment: replaying them skips
@@ -148,13 +163,11 @@ class MPMSolver:
             (a, oa), _, (c, oc), own = self._args(lo, hi, part)
             p2g.append([self._mv_parts[part].zero_, rec(p2g_kernel, hi - lo, a, oa)])
             g2p.append([rec(g2p_kernel, hi - lo, c, oc)])
-            grads_out = [own(b.grad) for b in (self.x1, self.v1, self.C1, self.F1)]
+            adj, adj_out = _particle_set(self._inputs(), own, grad=True), _particle_set(self._outputs(), own, grad=True)
             # The one adjoint accumulated with atomics (the others are written whole): zeroed first.
             g2p_adj.append([self._adj_v_parts[part].zero_,
-                            rec(g2p_adjoint_kernel, hi - lo, [*c, own(self.v1), own(self.C1), *grads_out],
-                                [own(self.x.grad), own(self.F.grad), self._adj_v_parts[part]])])
-            p2g_adj.append([rec(p2g_adjoint_kernel, hi - lo, [*a, self.grid_mv.grad],
-                                [own(b.grad) for b in (self.x, self.v, self.C, self.tau)])])
+                            rec(g2p_adjoint_kernel, hi - lo, [*c, *oc, adj_out], [adj, self._adj_v_parts[part]])])
+            p2g_adj.append([rec(p2g_adjoint_kernel, hi - lo, [*a, self.grid_mv.grad], [adj])])
         _, (b, ob), _, _ = self._args()
         grid = [[rec(grid_kernel, nodes, b, ob)]]
         grid_adj = [[rec(grid_adjoint_kernel, nodes, [*b, ob[0].grad], [self.grid_mv.grad.flatten()])]]

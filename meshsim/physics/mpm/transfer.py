@@ -14,19 +14,40 @@ from .grid import Grid, particle_cell
 from .stencil import column, weights
 
 
+@wp.struct
+class Particles:
+    """The per-particle arrays of one particle set: state (x, v, C, F), Kirchhoff stress tau, mass and volume. A
+    step reads the input set and writes the state of the output set (its tau, mass and vol unset); an adjoint set
+    holds the grads of the arrays that have them."""
+
+    x: wp.array(dtype=wp.vec3)
+    v: wp.array(dtype=wp.vec3)
+    C: wp.array(dtype=wp.mat33)
+    F: wp.array(dtype=wp.mat33)
+    tau: wp.array(dtype=wp.mat33)
+    mass: wp.array(dtype=float)
+    vol: wp.array(dtype=float)
+
+
+def make_particles(**arrays) -> Particles:
+    """A `Particles` holding these Warp arrays by field name (x, v, C, F, tau, mass, vol); the rest stay unset."""
+    s = Particles()
+    for name, a in arrays.items():
+        setattr(s, name, a)
+    return s
+
+
 @wp.func
-def particle_momentum(p: int, x: wp.array(dtype=wp.vec3), v: wp.array(dtype=wp.vec3), C: wp.array(dtype=wp.mat33),
-                      tau: wp.array(dtype=wp.mat33), mass: wp.array(dtype=float), vol: wp.array(dtype=float),
-                      grid: Grid):
+def particle_momentum(p: int, particles: Particles, grid: Grid):
     """What particle p scatters (P2G) and its adjoint needs: base node (bi, bj, bk), fractional position fx, mass
     m, the stress factor k = -dt V 4/dx^2, the affine matrix A = k tau + m C, the momentum carried to the base
     node u = m v - A fx dx, and dx times A's columns (a0, a1, a2): a node's momentum p_n = u + i a0 + j a1 + k a2
     is built up one axis at a time by adding a column (the same sum, a few adds in the innermost loop)."""
-    bi, bj, bk, fx = particle_cell(x[p], grid)
-    m = mass[p]
-    k_stress = -grid.dt * vol[p] * 4.0 / (grid.dx * grid.dx)
-    A = k_stress * tau[p] + m * C[p]
-    u = m * v[p] - A * (fx * grid.dx)
+    bi, bj, bk, fx = particle_cell(particles.x[p], grid)
+    m = particles.mass[p]
+    k_stress = -grid.dt * particles.vol[p] * 4.0 / (grid.dx * grid.dx)
+    A = k_stress * particles.tau[p] + m * particles.C[p]
+    u = m * particles.v[p] - A * (fx * grid.dx)
     a0 = grid.dx * column(A, 0)
     a1 = grid.dx * column(A, 1)
     a2 = grid.dx * column(A, 2)
@@ -34,18 +55,9 @@ def particle_momentum(p: int, x: wp.array(dtype=wp.vec3), v: wp.array(dtype=wp.v
 
 
 @wp.kernel
-def p2g_kernel(
-    x: wp.array(dtype=wp.vec3),
-    v: wp.array(dtype=wp.vec3),
-    C: wp.array(dtype=wp.mat33),
-    tau: wp.array(dtype=wp.mat33),
-    mass: wp.array(dtype=float),
-    vol: wp.array(dtype=float),
-    grid: Grid,
-    grid_mv: wp.array3d(dtype=wp.vec4),
-):
+def p2g_kernel(particles: Particles, grid: Grid, grid_mv: wp.array3d(dtype=wp.vec4)):
     p = wp.tid()
-    bi, bj, bk, fx, m, k_stress, A, qi, a0, a1, a2 = particle_momentum(p, x, v, C, tau, mass, vol, grid)
+    bi, bj, bk, fx, m, k_stress, A, qi, a0, a1, a2 = particle_momentum(p, particles, grid)
     w = weights(fx)
     for i in range(3):
         qij = qi
@@ -81,18 +93,10 @@ def _gather_plane(grid_v: wp.array3d(dtype=wp.vec3), i: int, j: int, k: int, wy:
 
 
 @wp.kernel
-def g2p_kernel(
-    x: wp.array(dtype=wp.vec3),
-    F: wp.array(dtype=wp.mat33),
-    grid_v: wp.array3d(dtype=wp.vec3),
-    grid: Grid,
-    x_out: wp.array(dtype=wp.vec3),
-    v_out: wp.array(dtype=wp.vec3),
-    C_out: wp.array(dtype=wp.mat33),
-    F_out: wp.array(dtype=wp.mat33),
-):
+def g2p_kernel(particles: Particles, grid_v: wp.array3d(dtype=wp.vec3), grid: Grid, out: Particles):
     p = wp.tid()
-    bi, bj, bk, fx = particle_cell(x[p], grid)
+    x = particles.x[p]
+    bi, bj, bk, fx = particle_cell(x, grid)
     w = weights(fx)
     # sum_n w_n v_n (x_n - x_p)^T = dx (sum_n w_n v_n (i, j, k)^T - vel fx^T), summed axis by axis; the
     # sums weighted by i, j or k (0, 1, 2) are written out so that no flop multiplies by 0 or 1.
@@ -111,9 +115,9 @@ def g2p_kernel(
     Bm = dx * (wp.matrix_from_cols(c0, c1, c2) - wp.outer(vel, fx))
     inv_dx = 1.0 / dx
     Cp = (4.0 * inv_dx * inv_dx) * Bm
-    C_out[p] = Cp
-    v_out[p] = vel
-    F_out[p] = (wp.identity(n=3, dtype=float) + dt * Cp) * F[p]
-    xn = x[p] + dt * vel
+    out.C[p] = Cp
+    out.v[p] = vel
+    out.F[p] = (wp.identity(n=3, dtype=float) + dt * Cp) * particles.F[p]
+    xn = x + dt * vel
     lo, hi = grid.clip_lo, grid.clip_hi
-    x_out[p] = wp.vec3(wp.clamp(xn[0], lo, hi), wp.clamp(xn[1], lo, hi), wp.clamp(xn[2], lo, hi))
+    out.x[p] = wp.vec3(wp.clamp(xn[0], lo, hi), wp.clamp(xn[1], lo, hi), wp.clamp(xn[2], lo, hi))
