@@ -187,11 +187,13 @@ def fit(nodes, values) -> dict:
 
 
 def crossover(solver: dict, model: dict, ratio: float = 1.0) -> float | None:
-    """Nodes where the fitted solver time is `ratio` times the fitted learned time (None: parallel lines)."""
+    """Nodes where the fitted solver time is `ratio` times the fitted learned time (None: parallel lines, or a
+    crossing beyond 1e300 nodes, which nearly parallel fits of noisy timings give)."""
     slope = solver["exponent"] - model["exponent"]
     if abs(slope) < 1e-9:
         return None
-    return float((ratio * model["coefficient"] / solver["coefficient"]) ** (1.0 / slope))
+    log_nodes = math.log(ratio * model["coefficient"] / solver["coefficient"]) / slope
+    return float(math.exp(log_nodes)) if abs(log_nodes) < 690 else None
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -6,6 +6,7 @@ import math
 import sys
 from pathlib import Path
 
+import pytest
 from procs import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,3 +36,14 @@ def test_scaling_quick_prints_its_json(tmp_path):
         assert "crossover_nodes_b1" in res and "nodes_for_ratio_20_b1" in res
         key = name.replace("-", "_")
         assert out[f"{key}_solver_exponent"] == res["fits"]["solver_frame_s"]["exponent"]
+
+
+def test_crossover_of_nearly_parallel_fits_is_none_not_an_overflow():
+    """Noisy timings on a loaded machine gave two fits 1e-5 apart in slope: the crossing lies beyond any float."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from scaling import crossover
+
+    solver = {"exponent": 1.2, "coefficient": 1e-5}
+    assert crossover(solver, {"exponent": 1.0, "coefficient": 1e-4}) == pytest.approx(1e5)
+    assert crossover(solver, {"exponent": 1.2 - 1e-5, "coefficient": 1e-4}) is None
+    assert crossover(solver, {"exponent": 1.2, "coefficient": 1e-4}) is None
