@@ -2,6 +2,7 @@
 # Reproduce the pretrained models shipped in data/pretrained/ (the exact commands that made them).
 #
 #   tools/train_pretrained.sh impact   DATA_DIR RUN_DIR   # hcmt-impact-plate-2d and mgn-impact-plate-2d
+#   RECIPE=noise tools/train_pretrained.sh impact DATA_DIR RUN_DIR  # the same without pushforward (see below)
 #   tools/train_pretrained.sh impact-kinematic DATA_DIR RUN_DIR  # hcmt-impact-plate-2d-kinematic (ball as input)
 #   tools/train_pretrained.sh plate3d  DATA_DIR RUN_DIR   # hcmt-deforming-plate-3d
 #
@@ -36,18 +37,25 @@ extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run c
   local lr; lr=$(python3 -c "print(${LR:-1e-3} * 0.1 ** (1 - $from / $to))")
   train "$name" "$recipe" "$to" "$wall" optim.lr="$lr" "$@"  # resumes: last.pt exists after the first budget
 }
+# RECIPE=noise (impact): MeshGraphNets' stabiliser instead of the recipes' pushforward loss: no unroll, larger noise
+# of which the target corrects a tenth (pushforward damps the plate towards rest; docs/training.md)
+case "${RECIPE:-pushforward}" in
+  pushforward) noise_recipe=() ;;
+  noise) noise_recipe=(unroll_steps=1 model.noise_std=2e-4 model.noise_gamma=0.1) ;;
+  *) echo "RECIPE must be pushforward or noise, got ${RECIPE}" >&2; exit 2 ;;
+esac
 case "$which" in
   impact)
     impact_data
     for kind in hcmt mgn; do
       train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
-        val_rollouts=2 &
+        val_rollouts=2 "${noise_recipe[@]}" &
     done
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
       for kind in hcmt mgn; do
         extend "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
-          "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 &
+          "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${noise_recipe[@]}" &
       done
       wait
     fi ;;
