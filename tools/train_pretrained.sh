@@ -40,8 +40,8 @@ extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run c
 # RECIPE=noise (impact): MeshGraphNets' stabiliser instead of the recipes' pushforward loss: no unroll, larger noise
 # of which the target corrects a tenth (pushforward damps the plate towards rest; docs/training.md)
 case "${RECIPE:-pushforward}" in
-  pushforward) noise_recipe=() ;;
-  noise) noise_recipe=(unroll_steps=1 model.noise_std=2e-4 model.noise_gamma=0.1) ;;
+  pushforward) recipe_overrides=() ;;
+  noise) recipe_overrides=(unroll_steps=1 model.noise_std=2e-4 model.noise_gamma=0.1) ;;
   *) echo "RECIPE must be pushforward or noise, got ${RECIPE}" >&2; exit 2 ;;
 esac
 case "$which" in
@@ -49,13 +49,13 @@ case "$which" in
     impact_data
     for kind in hcmt mgn; do
       train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
-        val_rollouts=2 "${noise_recipe[@]}" &
+        val_rollouts=2 "${recipe_overrides[@]}" &
     done
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
       for kind in hcmt mgn; do
         extend "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
-          "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${noise_recipe[@]}" &
+          "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${recipe_overrides[@]}" &
       done
       wait
     fi ;;

@@ -22,7 +22,7 @@ from .adjoint import g2p_adjoint_kernel, grid_adjoint_kernel, p2g_adjoint_kernel
 from .config import MPMConfig
 from .grid import Grid, add_kernel, grid_kernel, make_grid
 from .stencil import PAD
-from .transfer import Particles, g2p_kernel, make_particles, p2g_kernel
+from .transfer import PARTICLE_FIELDS, STATE_FIELDS, Particles, g2p_kernel, make_particles, p2g_kernel
 
 # A particle range worth its own CPU thread: its share of the kernels must beat a thread's wake-up (~80 us) and
 # the zeroing and summing of its own two grid copies (~1 us per 1,000 nodes, measured on a 32^3 grid).
@@ -56,8 +56,7 @@ def _adjoints(args):
         elif isinstance(a, Grid.cls):
             out.append(Grid())
         elif isinstance(a, Particles.cls):
-            arrays = {name: getattr(a, name) for name in ("x", "v", "C", "F", "tau", "mass", "vol")}
-            out.append(_particle_set(arrays, lambda b: b, grad=True))
+            out.append(_particle_set({name: getattr(a, name) for name in PARTICLE_FIELDS}, lambda b: b, grad=True))
         elif wp.types.is_value(a):
             out.append(type(a)())
         else:
@@ -137,10 +136,10 @@ class MPMSolver:
         return p2g, grid, g2p, own
 
     def _inputs(self) -> dict:
-        return {name: getattr(self, name) for name in ("x", "v", "C", "F", "tau", "mass", "vol")}
+        return {name: getattr(self, name) for name in PARTICLE_FIELDS}
 
     def _outputs(self) -> dict:
-        return {name: getattr(self, name + "1") for name in ("x", "v", "C", "F")}
+        return {name: getattr(self, name + "1") for name in STATE_FIELDS}
 
     def _record(self) -> None:
         """Pre-built launches (forward and adjoint) for the current buffer assignment: replaying them skips

@@ -29,6 +29,10 @@ class Particles:
     vol: wp.array(dtype=float)
 
 
+PARTICLE_FIELDS = tuple(Particles.vars)  # x, v, C, F, tau, mass, vol
+STATE_FIELDS = ("x", "v", "C", "F")  # what a step writes
+
+
 def make_particles(**arrays) -> Particles:
     """A `Particles` holding these Warp arrays by field name (x, v, C, F, tau, mass, vol); the rest stay unset."""
     s = Particles()
