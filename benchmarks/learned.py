@@ -163,7 +163,7 @@ def measure(traj, radius: float, repeats: int, device: torch.device) -> dict:
             for kind, runner in runners.items()}
 
 
-def shipped(traj, solver_frame: float, quick: bool) -> dict:
+def shipped(traj, solver_frame: float, quick: bool, device: torch.device) -> dict:
     """The shipped impact-plate-2d HCMT (meshsim models): rollout time per frame and trajectory at batch 1 and
     batch 8 on the benchmark trajectory, and a 16-point ball_speed study, learned total over solver total."""
     import tempfile
@@ -176,7 +176,7 @@ def shipped(traj, solver_frame: float, quick: bool) -> dict:
     name = "hcmt-impact-plate-2d"
     if name not in registry() or quick:  # the shipped model knows the benchmark mesh only
         return {}
-    sim, _ = load_model(name)
+    sim, _ = load_model(name, device)
     steps = traj.world_pos.shape[0] - 2
     per_frame = {}
     for batch in (1, 8):
@@ -186,7 +186,8 @@ def shipped(traj, solver_frame: float, quick: bool) -> dict:
         per_frame[batch] = (CLOCK() - start) / steps / batch
     with tempfile.TemporaryDirectory() as tmp:
         report = run_study(name, "impact-plate-2d", ("ball_speed", list(np.linspace(4.0, 12.0, 16))), verify=16,
-                           out=tmp, overrides=("preset=benchmark",), threads=torch.get_num_threads())
+                           out=tmp, overrides=("preset=benchmark",), device=str(device),
+                           threads=torch.get_num_threads())
     learned = sum(p["learned_seconds"] + p["start_seconds"] for p in report["points"])  # + its 2 solver frames
     solver = sum(p["solver_seconds"] for p in report["points"])
     return {"shipped_hcmt_frame_s": per_frame[1], "shipped_hcmt_frame_s_batch8": per_frame[8],
@@ -226,7 +227,7 @@ def main(argv=None) -> int:
               f" collate {r['collate_s'] * 1e3:.1f} ms, {r['parameters']} parameters", file=sys.stderr)
     print(f"solver: {solver_frame * 1e3:.1f} ms per frame", file=sys.stderr)
     hcmt, mgn = results["hcmt"], results["mgn"]
-    ship = shipped(traj, solver_frame, args.quick)
+    ship = shipped(traj, solver_frame, args.quick, device)
     # Mesh edges (both directions) are the rows of most of a step's matmuls (per-edge projections).
     gflops = matmul_gflops(2 * len(np.unique(np.sort(edges, axis=1), axis=0)), PUBLISHED["hcmt"]["latent"], device)
     floor = hcmt["rollout_step_matmul_gflop"] / gflops

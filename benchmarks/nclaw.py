@@ -44,9 +44,9 @@ def epoch_seconds(work: Path, steps: int, device: str = "cpu") -> tuple[float, f
 
     data = work / "timing.h5"
     generate_ground_truth(str(data), ["jelly"], [f"steps={steps}", "spacing=0.05"])
-    gt = load_ground_truth(str(data))
+    gt = load_ground_truth(str(data)).to("cpu" if device == "cpu" else "cuda")
     assert gt.x.shape[1] == 1000
-    model = build_material_model(NCLawTrainConfig())
+    model = build_material_model(NCLawTrainConfig()).to(gt.x.device)
     sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol, device=device)
     run_epoch(sim, model, gt, 25, 1, 1e4)  # warm-up
     t0, c0 = time.perf_counter(), time.process_time()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One GPU check: on a machine with a CUDA GPU, build a CUDA venv, run the CUDA tests and the GPU benchmarks
-# (FEM, MPM, kernels, learned train + rollout steps, NCLaw epoch) in under 8 minutes, write one JSON of results.
+# (FEM, MPM, kernels, learned train + rollout steps, NCLaw epoch, learned at benchmark size) in under 8 minutes, write one JSON of results.
 #   tools/gpu-check.sh [OUT.json]        (default: gpu-check.json)
 # Environment: GPU_VENV (default .venv-gpu), TORCH_INDEX (default https://download.pytorch.org/whl/cu128),
-#              TORCH_SPEC (default torch==2.13.0), BUDGET_S (default 480, the whole run).
+#              TORCH_SPEC (default torch==2.13.0), BUDGET_S (default 480, the whole run),
+#              GPU_PY: a python that already has a CUDA torch, Warp and meshsim installed (a machine with no
+#              network); with it no venv is made and nothing is installed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu-check.json}
@@ -22,10 +24,14 @@ START=$(date +%s)
 LOGS=$(mktemp -d -t gpu-check.XXXXXX)
 left() { echo $(( BUDGET_S - ($(date +%s) - START) )); }
 
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV" || exit 1; fi
-PY="$VENV/bin/python"
-"$PY" -m pip install -q "$TORCH_SPEC" --index-url "$TORCH_INDEX" >"$LOGS/pip.log" 2>&1 &&
-    "$PY" -m pip install -q -e ".[dev]" >>"$LOGS/pip.log" 2>&1 || { tail -5 "$LOGS/pip.log" >&2; echo "gpu-check: install failed (log: $LOGS/pip.log)" >&2; exit 1; }
+if [ -n "${GPU_PY:-}" ]; then
+    PY=$GPU_PY
+else
+    if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV" || exit 1; fi
+    PY="$VENV/bin/python"
+    "$PY" -m pip install -q "$TORCH_SPEC" --index-url "$TORCH_INDEX" >"$LOGS/pip.log" 2>&1 &&
+        "$PY" -m pip install -q -e ".[dev]" >>"$LOGS/pip.log" 2>&1 || { tail -5 "$LOGS/pip.log" >&2; echo "gpu-check: install failed (log: $LOGS/pip.log)" >&2; exit 1; }
+fi
 if ! "$PY" -c 'import torch, warp as wp, sys; wp.init(); sys.exit(0 if torch.cuda.is_available() and wp.is_cuda_available() else 1)' >"$LOGS/probe.log" 2>&1; then
     echo "gpu-check: torch or Warp cannot use the GPU (torch build or driver): $(tail -1 "$LOGS/probe.log")" >&2
     exit 3
@@ -44,7 +50,7 @@ step() {
     STEPS+=("$name|$rc|$(( $(date +%s) - t0 ))")
 }
 
-step tests_cuda 200 "$PY" -m pytest -q -x -p no:cacheprovider -k "cuda" tests/kernels tests/physics tests/models
+step tests_cuda 200 "$PY" -m pytest -q -p no:cacheprovider -k "cuda" tests/kernels tests/physics tests/models tests/train
 step bench_fem 45 "$PY" benchmarks/fem.py --quick --device cuda:0
 step bench_mpm 45 "$PY" benchmarks/mpm.py --quick --device cuda
 step bench_kernels_tests 45 "$PY" -m pytest -q -p no:cacheprovider -k cuda tests/kernels --durations=0
@@ -53,6 +59,8 @@ step bench_nclaw_epoch 60 "$PY" -c 'import json, sys, tempfile, pathlib; sys.pat
 from nclaw import epoch_seconds
 wall, cpu = epoch_seconds(pathlib.Path(tempfile.mkdtemp()), 100, device="cuda")
 print(json.dumps({"nclaw_epoch_100_steps_wall_s": wall, "cpu_s": cpu}))'
+# Last, as it is the longest: benchmark size, with the shipped HCMT's rollouts and its 16-point study.
+step bench_learned_full 150 "$PY" benchmarks/learned.py --device cuda
 
 "$PY" - "$OUT" "$LOGS" "$(( $(date +%s) - START ))" "${STEPS[@]}" <<'PYEOF'
 import json, subprocess, sys, pathlib

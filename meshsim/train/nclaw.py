@@ -54,6 +54,7 @@ class NCLawTrainConfig:
     frames: int = 0  # use the first `frames` frames only (0 = all)
     update: str = "segment"  # optimizer step after every segment, or once per "epoch" (as the paper)
     seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N: where the MPM, the model and the frames live
 
     def __post_init__(self):
         if self.model not in ("nclaw", "plain", "analytic"):
@@ -69,6 +70,8 @@ class NCLawTrainConfig:
             raise ConfigError(f"update must be segment or epoch, got {self.update!r}")
         if self.frames < 0 or self.frames == 1:
             raise ConfigError(f"frames must be 0 (all) or >= 2, got {self.frames}")
+        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
 
 def build_material_model(cfg: NCLawTrainConfig):
@@ -115,6 +118,12 @@ class GroundTruth:
     scene: object  # MPMSceneConfig
     material: str
     traj_id: str
+
+    def to(self, device) -> GroundTruth:
+        """The same frames on `device` (the simulator's)."""
+        move = {k: getattr(self, k).to(device) for k in ("x", "v", "C", "F")}
+        return GroundTruth(**move, mass=self.mass, vol=self.vol, scene=self.scene, material=self.material,
+                           traj_id=self.traj_id)
 
 
 def load_ground_truth(path: str, traj_id: str = "", frames: int = 0) -> GroundTruth:
@@ -181,6 +190,10 @@ def run_epoch(sim, model, gt: GroundTruth, seg_len: int, frame_every: int, loss_
     return total
 
 
+def _without_device(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "device"}
+
+
 def model_from_checkpoint(ckpt: dict):
     cfg = from_dict(NCLawTrainConfig, ckpt["config"], where="checkpoint config")
     model = build_material_model(cfg)
@@ -198,18 +211,20 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
     from tqdm import tqdm
 
     from meshsim.physics.mpm import DiffMPM
+    from meshsim.train.distributed import resolve_device
 
+    device = resolve_device(cfg.device)
     out = Path(out_dir)
     make_folder(out)
-    gt = load_ground_truth(cfg.data, cfg.trajectory, cfg.frames)
-    model = build_material_model(cfg)
+    gt = load_ground_truth(cfg.data, cfg.trajectory, cfg.frames).to(device)
+    model = build_material_model(cfg).to(device)
     opt = torch.optim.Adam(param_groups(model, cfg))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     start, history = 0, []
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        if ckpt["config"] != to_dict(cfg):
+        if _without_device(ckpt["config"]) != _without_device(to_dict(cfg)):  # a run may move between devices
             raise CheckpointError(f"{ckpt_path} was trained with another config: use a new output folder "
                                   "or --no-resume")
         model.load_state_dict(ckpt["model"])
@@ -221,7 +236,7 @@ def train_nclaw(cfg: NCLawTrainConfig, out_dir: str | Path, resume: bool = True,
     log = MetricsLog(out / "metrics.csv", COLUMNS, key="epoch")
     for row in history:
         log.write(row["epoch"], row)
-    sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol)
+    sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol, device=str(device))
     modules = [model] if cfg.model == "analytic" else [model.elasticity, model.plasticity]
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"nclaw {gt.material}",
