@@ -11,6 +11,7 @@
 # budget, keeping snapshots at CPU minutes for the learning curve (benchmarks/learning_curve.py). Runs resume:
 # re-running the same command continues from RUN_DIR/<model>/checkpoints/last.pt.
 #
+# SEED=S (default 0, the shipped models' seed): another seed of the same recipe, to size the seed spread.
 # EXTEND_MINUTES=E (impact): once both runs have spent CPU_MINUTES, continue them to E CPU minutes, the learning
 # rate going on along the same geometric decay (lr_0 * 0.1^(t / CPU_MINUTES) up to CPU_MINUTES, then
 # lr_0 * 0.1^(1 - CPU_MINUTES/E) * 0.1^(t / E): continuous where they meet), under EXTEND_WALL_MINUTES.
@@ -28,7 +29,7 @@ train() {  # name recipe minutes-cpu minutes-wall [overrides...]: trains on $dat
   local name="$1" recipe="$2" cpu="$3" wall="$4"; shift 4
   local resume=(); [ -f "$runs/$name/checkpoints/last.pt" ] && resume=(--resume)
   "$meshsim" train "$recipe" --run-dir "$runs/$name" --threads 1 "${resume[@]}" steps=10000000 \
-    cpu_limit_minutes="$cpu" time_limit_minutes="$wall" optim.over_budget=true seed=0 \
+    cpu_limit_minutes="$cpu" time_limit_minutes="$wall" optim.over_budget=true seed="${SEED:-0}" \
     "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 \
     "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" "$@"
 }
