@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from meshsim.commands import add_command, add_json_flag, command_group
+from meshsim.commands import add_command, add_file_arg, add_json_flag, command_group
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         "finite values, dt) and print trajectories, nodes, cells, frames, dt, units, fields, node types with "
         "counts and value ranges. Exit code 2 with one line if anything is wrong.",
     )
-    inspect.add_argument("file", help="trajectory or rollout file (.h5)")
+    add_file_arg(inspect)
     add_json_flag(inspect, "the summary")
 
     imp = add_command(

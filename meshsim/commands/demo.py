@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshsim.commands import add_command
+from meshsim.commands import add_command, add_threads_flag
 
 
 def register(subparsers) -> None:
@@ -20,8 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default=None, help="output folder (default runs/demo or runs/demo-nclaw)")
     parser.add_argument("--no-render", action="store_true", help="skip the video (needs headless chromium)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads for training and rollouts (default 0: automatic, meshsim.threads)")
+    add_threads_flag(parser, help="torch CPU threads for training and rollouts (default 0: automatic, meshsim.threads)")
 
 
 def run(args) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshsim.commands import add_command
+from meshsim.commands import add_command, add_file_arg, add_force_flag
 
 FORMATS = ("vtkhdf", "xdmf", "pvd", "obj", "ply", "glb")
 
@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "field: apply Warp By Vector), pvd (+ one .vtu per step). obj/ply/glb write one frame's surface "
         "(points for particles), ply/glb with vertex colours. Default output: beside FILE.",
     )
-    parser.add_argument("file", help="trajectory or rollout file (.h5)")
+    add_file_arg(parser)
     parser.add_argument("--format", required=True, choices=FORMATS, help="output format")
     parser.add_argument("-o", "--output", default=None, help="output path (its suffix must match the format)")
     parser.add_argument("--traj", default=None, help="trajectory id (default: the first)")
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
                         help="ground truth or prediction (default: pred in rollout files)")  # fmt: skip
     parser.add_argument("--color", default=None, help="field for vertex colours in ply/glb (default: error, "
                         "stress or speed; '' for none)")  # fmt: skip
-    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_force_flag(parser, "existing outputs")
 
 
 def run_export(args) -> int:

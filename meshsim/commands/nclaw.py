@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from meshsim.commands import add_command, command_group
+from meshsim.commands import add_command, add_threads_flag, command_group
 
 THREADS_HELP = "CPU threads for torch and the MPM solver (default 1: results do not depend on the machine)"
 
@@ -59,7 +59,7 @@ def register(subparsers) -> None:
     g.add_argument("--config", help="scene YAML (e.g. data/nclaw_scene.yaml)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="scene override, e.g. steps=1000")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    add_threads_flag(g, default=1, help=THREADS_HELP)
 
     t = add_command(sub, "train", _train,
                     help="fit a constitutive model to one trajectory (resumes from OUT/checkpoint.pt)")
@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     t.add_argument("--config", help="training YAML (e.g. data/nclaw_train.yaml)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. trajectory=jelly epochs=10")
     t.add_argument("--no-resume", action="store_true", help="start over even if OUT/checkpoint.pt exists")
-    t.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    add_threads_flag(t, default=1, help=THREADS_HELP)
 
     e = add_command(sub, "eval", _eval, help="generalization suites against the analytic ground truth; metrics JSON")
     e.add_argument("--checkpoint", action="append", default=[], required=True, help="checkpoint.pt (one per material)")
@@ -76,4 +76,4 @@ def register(subparsers) -> None:
     e.add_argument("--out", help="metrics JSON file")
     e.add_argument("--steps", type=int, default=0, help="override the MPM steps of every scene (quick runs)")
     e.add_argument("--seeds", type=int, nargs="+", default=[1, 7, 8], help="seeds of the velocity suite")
-    e.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    add_threads_flag(e, default=1, help=THREADS_HELP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshsim.commands import add_command
+from meshsim.commands import add_command, add_file_arg, add_force_flag
 
 
 def register(subparsers) -> None:
@@ -13,13 +13,13 @@ def register(subparsers) -> None:
         "driven by Playwright) and encodes it: .mp4 (H.264 via imageio-ffmpeg), .gif, or a folder of PNGs. "
         "Ground truth beside prediction for rollouts, with the colour legend and the clock.",
     )
-    parser.add_argument("file", help="trajectory or rollout file (.h5)")
+    add_file_arg(parser)
     parser.add_argument("-o", "--output", required=True, help="out.mp4, out.gif, or a folder for PNG frames")
     parser.add_argument("--traj", default=None, help="trajectory id (default: the first)")
     parser.add_argument("--fps", type=float, default=30, help="frames per second of the video (default 30)")
     parser.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT in pixels (default 1280x720)")
     parser.add_argument("--color", default=None, help="field to colour by (default: error, stress or speed; '' none)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    add_force_flag(parser)
 
 
 def run_render(args) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshsim.commands import add_command
+from meshsim.commands import add_checkpoint_arg, add_command, add_force_flag, add_threads_flag
 
 
 def register(subparsers) -> None:
@@ -11,16 +11,16 @@ def register(subparsers) -> None:
         help="roll a trained model out over trajectories (ground truth stored beside the prediction)",
         description="Start from the first two ground-truth frames and feed predictions back; write a rollout file.",
     )
-    p.add_argument("checkpoint", help="checkpoint written by `meshsim train` (checkpoints/best.pt or last.pt)")
+    add_checkpoint_arg(p)
     p.add_argument("data", help="HDF5 trajectory file (meshsim.datasets)")
     p.add_argument("-o", "--output", required=True, help="rollout file to write (.h5)")
     p.add_argument("--traj", default=None, help="comma-separated trajectory ids (default: all)")
     p.add_argument("--steps", type=int, default=None, help="rollout steps (default: all frames after the first two)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    add_force_flag(p, "the output file if it exists")
     p.add_argument("--batch", type=int, default=8,
                    help="trajectories of equal length rolled out together as one batched graph (default 8)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: automatic, meshsim.threads)")
+    add_threads_flag(p)
 
 
 def run(args) -> int:

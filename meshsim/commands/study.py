@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshsim.commands import add_command
+from meshsim.commands import add_checkpoint_arg, add_command, add_threads_flag
 
 
 def register(subparsers) -> None:
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         "(peak von Mises stress, peak displacement, contact duration). --verify K runs the Warp solver on K of the "
         "points and puts its answers and the learned rollout's RMSE beside the learned ones.",
     )
-    parser.add_argument("checkpoint", help="checkpoint written by `meshsim train` (e.g. runs/x/checkpoints/best.pt)")
+    add_checkpoint_arg(parser)
     parser.add_argument("scene", help="scenario name, e.g. impact-plate-2d")
     parser.add_argument("--sweep", required=True, help="NAME=v1,v2,... e.g. ball_speed=4,8,12")
     parser.add_argument("--verify", type=int, default=0, help="run the solver on K of the points (default 0)")
@@ -26,8 +26,7 @@ def register(subparsers) -> None:
                         help="sweep points rolled out together as one batched graph (default 8)")
     parser.add_argument("--tolerance", type=float, default=0.2,
                         help="relative difference from the solver above which a verified answer is flagged (0.2)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (default 0: automatic, meshsim.threads)")
+    add_threads_flag(parser)
 
 
 def run(args) -> int:

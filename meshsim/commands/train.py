@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from meshsim.commands import add_command
+from meshsim.commands import add_command, add_threads_flag
 
 
 def register(subparsers) -> None:
@@ -24,8 +24,8 @@ def register(subparsers) -> None:
 def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     p.add_argument("--run-dir", default=None, help="run folder (default: runs/<name>/)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads per process (same as threads=N; default: the config's, 0 = automatic)")
+    add_threads_flag(p, default=None,
+                     help="torch CPU threads per process (same as threads=N; default: the config's, 0 = automatic)")
 
 
 def run(args) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshsim.commands import add_command
+from meshsim.commands import add_command, add_file_arg
 
 
 def register(subparsers) -> None:
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         "range, x clip plane axis, w wireframe, p PNG, [ ] speed, Escape close the probe. Click a node to plot its "
         "history (ground truth and prediction). Ctrl-C stops the server. Remote machines: ssh -L PORT:127.0.0.1:PORT.",
     )
-    parser.add_argument("file", help="trajectory or rollout file (.h5)")
+    add_file_arg(parser)
     parser.add_argument("--traj", default=None, help="trajectory id shown first (default: the first one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
