@@ -106,19 +106,10 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
         device,
     )
     order = torch.argsort(bucket, stable=True).to(torch.int32)
-    s_pos = torch.empty_like(p)
-    s_cells = torch.empty_like(cells)
-    s_graph = torch.empty_like(graph)
-    s_role = torch.empty_like(role)
-    bucket_start = torch.zeros(table, dtype=torch.int32, device=device)
-    bucket_end = torch.zeros(table, dtype=torch.int32, device=device)
-    launch(
-        rk.arrange,
-        n,
-        [order, bucket, as_warp(p, wp.vec3d), as_warp(cells, rk.vec3l), graph, role, mask,
-         as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start, bucket_end],
-        device,
-    )
+    pts, keep = _sorted_points(order, p, cells, graph, role, table)
+    launch(rk.arrange, n, [bucket, as_warp(p, wp.vec3d), as_warp(cells, rk.vec3l), graph, role, mask, pts], device)
+    grid = rk.Grid()
+    grid.lo, grid.cell, grid.mask, grid.span = wp.vec3d(*lo), cell, mask, span_arg
 
     # Parallel CPU launches over ranges of sorted points, each with its own counts (then its own cursors);
     # the result does not depend on the split, so a busy machine may use one thread.
@@ -126,10 +117,8 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     part_counts = [torch.zeros(n, dtype=torch.int32, device=device) for _ in parts]
     out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
     # Dense buckets are already in spatial order; hashed ones are visited in cell order.
-    visit = torch.arange(n, dtype=torch.int32, device=device) if span_arg[2] else _visit_order(s_cells)
-    common = [order, visit, as_warp(s_pos, wp.vec3d), as_warp(s_cells, rk.vec3l), s_graph, s_role, bucket_start,
-              bucket_end, int(symmetric), int(both_ways), pos.shape[1], wp.vec3d(*lo), cell,
-              radius * radius, mask, span_arg, ex_ptr, ex_senders]
+    visit = torch.arange(n, dtype=torch.int32, device=device) if span_arg[2] else _visit_order(keep["cells"])
+    common = [pts, grid, visit, int(symmetric), int(both_ways), pos.shape[1], radius * radius, ex_ptr, ex_senders]
     launch_many(rk.neighbours, [(size, common + [first, 0, c, c, out[0]])
                                 for (first, size), c in zip(parts, part_counts)], device)
     counts = part_counts[0].clone()
@@ -151,6 +140,19 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
                                 for (first, size), cur in zip(parts, cursors)], device)
     launch_many(rk.finish, [(size, [first, offsets, out[0], out[1]]) for first, size in parts], device)
     return out
+
+
+def _sorted_points(order, p, cells, graph, role, table):
+    """The `Sorted` struct of `arrange`'s outputs, and the tensors behind its arrays (kept alive while in use)."""
+    keep = {"order": order, "pos": torch.empty_like(p), "cells": torch.empty_like(cells),
+            "graph": torch.empty_like(graph), "role": torch.empty_like(role),
+            "bucket_start": torch.zeros(table, dtype=torch.int32, device=p.device),
+            "bucket_end": torch.zeros(table, dtype=torch.int32, device=p.device)}
+    pts = rk.Sorted()
+    vector = {"pos": wp.vec3d, "cells": rk.vec3l}
+    for name, tensor in keep.items():
+        setattr(pts, name, wp.from_torch(tensor, dtype=vector.get(name), requires_grad=False))
+    return pts, keep
 
 
 def _visit_order(cells: torch.Tensor) -> torch.Tensor:

@@ -100,36 +100,53 @@ def locate(
         bucket[i] = wp.int32(mask + wp.int64(1))
 
 
+@wp.struct
+class Sorted:
+    """The points in bucket order, so that a bucket's candidates are one contiguous run [start, end)."""
+
+    order: wp.array(dtype=wp.int32)  # sorted slot -> point
+    pos: wp.array(dtype=wp.vec3d)
+    cells: wp.array(dtype=vec3l)
+    graph: wp.array(dtype=wp.int32)
+    role: wp.array(dtype=wp.uint8)
+    bucket_start: wp.array(dtype=wp.int32)
+    bucket_end: wp.array(dtype=wp.int32)
+
+
+@wp.struct
+class Grid:
+    """The cell list: the cells' origin and side, and the table that hashes them (`cell_hash`)."""
+
+    lo: wp.vec3d
+    cell: wp.float64
+    mask: wp.int64
+    span: vec3l
+
+
 @wp.kernel
 def arrange(
-    order: wp.array(dtype=wp.int32),
     bucket: wp.array(dtype=wp.int32),
     pos: wp.array(dtype=wp.vec3d),
     cells: wp.array(dtype=vec3l),
     graph: wp.array(dtype=wp.int32),
     role: wp.array(dtype=wp.uint8),
     mask: wp.int64,
-    s_pos: wp.array(dtype=wp.vec3d),
-    s_cells: wp.array(dtype=vec3l),
-    s_graph: wp.array(dtype=wp.int32),
-    s_role: wp.array(dtype=wp.uint8),
-    bucket_start: wp.array(dtype=wp.int32),
-    bucket_end: wp.array(dtype=wp.int32),
+    out: Sorted,
 ):
-    """Copy the points in bucket order (a bucket's candidates are then contiguous) and mark bucket runs."""
+    """Copy the points in `out.order` (bucket order) and mark the bucket runs."""
     t = wp.tid()
-    n = order.shape[0]
-    i = order[t]
-    s_pos[t] = pos[i]
-    s_cells[t] = cells[i]
-    s_graph[t] = graph[i]
-    s_role[t] = role[i]
+    n = out.order.shape[0]
+    i = out.order[t]
+    out.pos[t] = pos[i]
+    out.cells[t] = cells[i]
+    out.graph[t] = graph[i]
+    out.role[t] = role[i]
     b = bucket[i]
     if wp.int64(b) <= mask:
-        if t == 0 or bucket[order[t - 1]] != b:
-            bucket_start[b] = t
-        if t == n - 1 or bucket[order[t + 1]] != b:
-            bucket_end[b] = t + 1
+        if t == 0 or bucket[out.order[t - 1]] != b:
+            out.bucket_start[b] = t
+        if t == n - 1 or bucket[out.order[t + 1]] != b:
+            out.bucket_end[b] = t + 1
 
 
 @wp.func
@@ -222,22 +239,13 @@ def emit(
 
 @wp.kernel
 def neighbours(
-    order: wp.array(dtype=wp.int32),
+    pts: Sorted,
+    grid: Grid,
     visit: wp.array(dtype=wp.int32),
-    s_pos: wp.array(dtype=wp.vec3d),
-    s_cells: wp.array(dtype=vec3l),
-    s_graph: wp.array(dtype=wp.int32),
-    s_role: wp.array(dtype=wp.uint8),
-    bucket_start: wp.array(dtype=wp.int32),
-    bucket_end: wp.array(dtype=wp.int32),
     symmetric: wp.int32,
     both_ways: wp.int32,
     dim: wp.int32,
-    lo: wp.vec3d,
-    cell: wp.float64,
     radius_sq: wp.float64,
-    mask: wp.int64,
-    span: vec3l,
     ex_ptr: wp.array(dtype=wp.int32),
     ex_senders: wp.array(dtype=wp.int32),
     first: wp.int32,
@@ -253,16 +261,16 @@ def neighbours(
     launches get their own counts and cursors (their counts set where in each receiver's run they write).
     """
     t = visit[first + wp.tid()]
-    rt = wp.int32(s_role[t])
+    rt = wp.int32(pts.role[t])
     if rt == 0 or (symmetric == 0 and rt & RECEIVER == 0):
         return
-    j = order[t]
-    pt = s_pos[t]
-    ct = s_cells[t]
-    gt = s_graph[t]
+    j = pts.order[t]
+    pt = pts.pos[t]
+    ct = pts.cells[t]
+    gt = pts.graph[t]
     # Prune cells whose box is beyond the radius (widened a little: rounding must never prune a pair).
-    prune = wp.isfinite(cell)
-    slack = wp.float64(1e-6) * cell
+    prune = wp.isfinite(grid.cell)
+    slack = wp.float64(1e-6) * grid.cell
     reach_sq = radius_sq * wp.float64(1.0 + 1e-9)
     # Loop bounds are variables on purpose: constant ranges would be unrolled into 9 copies of the
     # candidate loop, and the bigger code runs slower.
@@ -274,20 +282,20 @@ def neighbours(
         for dy in range(-reach, reach + 1):
             for dz in range(-z_reach, z_reach + 1):
                 c = vec3l(ct[0] + wp.int64(dx), ct[1] + wp.int64(dy), ct[2] + wp.int64(dz))
-                if prune and cell_gap_sq(pt, c, lo, cell, slack) >= reach_sq:
+                if prune and cell_gap_sq(pt, c, grid.lo, grid.cell, slack) >= reach_sq:
                     continue
-                b = cell_hash(c, gt, mask, span)
-                first = bucket_start[b]
+                b = cell_hash(c, gt, grid.mask, grid.span)
+                first = pts.bucket_start[b]
                 if symmetric != 0:
                     first = wp.max(first, t + 1)  # each unordered pair once, by its first point
-                for slot in range(first, bucket_end[b]):
-                    if wp.length_sq(s_pos[slot] - pt) >= radius_sq:
+                for slot in range(first, pts.bucket_end[b]):
+                    if wp.length_sq(pts.pos[slot] - pt) >= radius_sq:
                         continue
-                    cs = s_cells[slot]
-                    if cs[0] != c[0] or cs[1] != c[1] or cs[2] != c[2] or s_graph[slot] != gt or slot == t:
+                    cs = pts.cells[slot]
+                    if cs[0] != c[0] or cs[1] != c[1] or cs[2] != c[2] or pts.graph[slot] != gt or slot == t:
                         continue  # another cell or graph hashed into the same bucket
-                    rs = wp.int32(s_role[slot])
-                    i = order[slot]
+                    rs = wp.int32(pts.role[slot])
+                    i = pts.order[slot]
                     if allowed(rs, rt, both_ways):
                         if ex_ptr[j + 1] == ex_ptr[j] or not is_excluded(ex_ptr, ex_senders, j, i):
                             emit(i, j, fill, counts, cursor, out_senders)
