@@ -46,6 +46,16 @@ def make_contact_kernels(dim: int, scalar):
         else:
             out[i] = V3(p[0], p[1], p[2])
 
+    @wp.struct
+    class Law:
+        """The penalty law: contact thickness, stiffness, damping ratio, Coulomb friction, slip velocity."""
+
+        radius: scalar
+        stiffness: scalar
+        damping: scalar
+        friction: scalar
+        slip: scalar
+
     @wp.kernel(module=module)
     def node_node(
         grid: wp.uint64,
@@ -54,15 +64,12 @@ def make_contact_kernels(dim: int, scalar):
         body: wp.array(dtype=wp.int32),
         mask: wp.array(dtype=wp.int32),
         mass: wp.array(dtype=scalar),
-        radius: scalar,
-        stiffness: scalar,
-        damping: scalar,
-        friction: scalar,
-        slip: scalar,
+        law: Law,
         f: wp.array(dtype=V),
         contact_out: wp.array(dtype=V),
     ):
         i = wp.tid()
+        radius, stiffness, damping = law.radius, law.stiffness, law.damping
         if mask[i] == 0:
             return
         pi = p3[i]
@@ -84,11 +91,11 @@ def make_contact_kernels(dim: int, scalar):
                     fn = wp.max(stiffness * (radius - r) - scalar(2.0) * damping * wp.sqrt(stiffness * m_eff) * vn,
                                 zero)
                     vt = vrel - vn * n
-                    fij = fn * n - (friction * fn / wp.sqrt(wp.dot(vt, vt) + slip * slip)) * vt
+                    fij = fn * n - (law.friction * fn / wp.sqrt(wp.dot(vt, vt) + law.slip * law.slip)) * vt
                     wp.atomic_add(f, i, fij)
                     wp.atomic_add(contact_out, i, fij)
 
-    return SimpleNamespace(to_points3=to_points3, node_node=node_node, vec3=V3)
+    return SimpleNamespace(to_points3=to_points3, node_node=node_node, Law=Law, vec3=V3)
 
 
 class BodyContact:
@@ -114,6 +121,10 @@ class BodyContact:
         self.body = wp.array(self.body_np, dtype=wp.int32, device=dev)
         self.mask = wp.array(mask, dtype=wp.int32, device=dev)
         self.points3 = wp.zeros(n, dtype=self.k.vec3, device=dev)
+        self.law = self.k.Law()
+        S = solver.scalar
+        self.law.radius, self.law.stiffness, self.law.damping = S(radius), S(stiffness), S(damping)
+        self.law.friction, self.law.slip = S(friction), S(slip_velocity)
         self.grid = wp.HashGrid(128, 128, 128 if solver.dim == 3 else 1, device=dev, dtype=solver.scalar)
 
     def energy(self, x: np.ndarray) -> float:
@@ -136,7 +147,6 @@ class BodyContact:
 
     def launches(self, s_in, s_out, scratch, record: bool):
         """Operations of one substep, before the node update: hash the nodes, add the contact forces."""
-        S = self.solver.scalar
         dev = self.solver.device
         n = len(self.solver.points)
         copy = wp.launch(self.k.to_points3, dim=n, inputs=[s_in.x, self.points3], device=dev, record_cmd=record)
@@ -144,8 +154,8 @@ class BodyContact:
         if not record:
             build.launch()
         forces = wp.launch(self.k.node_node, dim=n, device=dev, record_cmd=record, inputs=[
-            self.grid.id, self.points3, s_in.v, self.body, self.mask, self.solver.nodes.mass, S(self.radius),
-            S(self.stiffness), S(self.damping), S(self.friction), S(self.slip), scratch.f, scratch.body_contact])
+            self.grid.id, self.points3, s_in.v, self.body, self.mask, self.solver.nodes.mass, self.law, scratch.f,
+            scratch.body_contact])
         return [copy, build, forces] if record else []
 
 
