@@ -44,7 +44,7 @@ def epoch_seconds(work: Path, steps: int, device: str = "cpu") -> tuple[float, f
 
     data = work / "timing.h5"
     generate_ground_truth(str(data), ["jelly"], [f"steps={steps}", "spacing=0.05"])
-    gt = load_ground_truth(str(data)).to("cpu" if device == "cpu" else "cuda")
+    gt = load_ground_truth(str(data)).to(device)
     assert gt.x.shape[1] == 1000
     model = build_material_model(NCLawTrainConfig()).to(gt.x.device)
     sim = DiffMPM(gt.scene.mpm_config(), gt.mass, gt.vol, device=device)

@@ -97,9 +97,13 @@ class TrainConfig:
             raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})")
         if not self.name or "/" in self.name or self.name in (".", ".."):
             raise ConfigError(f"name must be a plain folder name, got {self.name!r}")
-        dev = self.device
-        if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {dev!r}")
+        check_device(self.device)
+
+
+def check_device(dev: str) -> None:
+    """A training device setting: auto, cpu, cuda or cuda:N (whether CUDA is there is checked when it is used)."""
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {dev!r}")
 
 
 def _positive(key: str, value: float) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from meshsim.errors import CheckpointError, ConfigError, DataFormatError
 from meshsim.models.checkpoint import read_nclaw_checkpoint as load_checkpoint
 from meshsim.models.checkpoint import write_checkpoint
 from meshsim.outputs import make_folder
+from meshsim.train.config import check_device
 from meshsim.train.logging import MetricsLog
 
 CHECKPOINT = "checkpoint.pt"
@@ -70,8 +71,7 @@ class NCLawTrainConfig:
             raise ConfigError(f"update must be segment or epoch, got {self.update!r}")
         if self.frames < 0 or self.frames == 1:
             raise ConfigError(f"frames must be 0 (all) or >= 2, got {self.frames}")
-        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
 
 
 def build_material_model(cfg: NCLawTrainConfig):
@@ -121,9 +121,7 @@ class GroundTruth:
 
     def to(self, device) -> GroundTruth:
         """The same frames on `device` (the simulator's)."""
-        move = {k: getattr(self, k).to(device) for k in ("x", "v", "C", "F")}
-        return GroundTruth(**move, mass=self.mass, vol=self.vol, scene=self.scene, material=self.material,
-                           traj_id=self.traj_id)
+        return replace(self, **{k: getattr(self, k).to(device) for k in ("x", "v", "C", "F")})
 
 
 def load_ground_truth(path: str, traj_id: str = "", frames: int = 0) -> GroundTruth:
