@@ -12,6 +12,8 @@
 # re-running the same command continues from RUN_DIR/<model>/checkpoints/last.pt.
 #
 # SEED=S (default 0, the shipped models' seed): another seed of the same recipe, to size the seed spread.
+# OVERRIDES='key=value ...': more config overrides for every run, e.g. on a GPU
+# OVERRIDES='device=cuda batch_size=8 num_workers=3' (benchmarks/RESULTS.md, "GPU learning curve").
 # EXTEND_MINUTES=E (impact): once both runs have spent CPU_MINUTES, continue them to E CPU minutes, the learning
 # rate going on along the same geometric decay (lr_0 * 0.1^(t / CPU_MINUTES) up to CPU_MINUTES, then
 # lr_0 * 0.1^(1 - CPU_MINUTES/E) * 0.1^(t / E): continuous where they meet), under EXTEND_WALL_MINUTES.
@@ -31,7 +33,7 @@ train() {  # name recipe minutes-cpu minutes-wall [overrides...]: trains on $dat
   "$meshsim" train "$recipe" --run-dir "$runs/$name" --threads 1 "${resume[@]}" steps=10000000 \
     cpu_limit_minutes="$cpu" time_limit_minutes="$wall" optim.over_budget=true seed="${SEED:-0}" \
     "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 \
-    "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" "$@"
+    "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" "$@" ${OVERRIDES:-}
 }
 extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run continued, lr decay continuous
   local name="$1" recipe="$2" from="$3" to="$4" wall="$5"; shift 5
