@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reproduce", required=True, help="the command that trained it")
     ap.add_argument("--data-command", required=True, help="the command that generated its data")
     ap.add_argument("--description", default="")
+    ap.add_argument("--trained", default=None, help="the budget as `meshsim models` shows it, where CPU minutes "
+                                                    "do not say it (e.g. '7 min on one H200'); default: CPU-min")
     args = ap.parse_args(argv)
 
     import torch
@@ -56,14 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     check = {"scene": args.scene, "overrides": list(args.check_overrides), "seed": args.check_seed, "index": 0,
              "steps": args.check_steps}
     check["figures"] = {k: round(float(v), 4) for k, v in check_model(out, check).items()}
+    cpu_minutes = float(ckpt.get("cpu_seconds", 0.0)) / 60
     entry = {
         "file": out.name,
         "scene": args.scene,
         "kind": ckpt["model_config"]["kind"],
         "description": args.description,
         "steps": int(ckpt["step"]),
-        "trained": f"{float(ckpt.get('cpu_seconds', 0.0)) / 60:.0f} CPU-min, {int(ckpt['step'])} steps",
-        "cpu_minutes": round(float(ckpt.get("cpu_seconds", 0.0)) / 60, 1),
+        "trained": args.trained or f"{cpu_minutes:.0f} CPU-min, {int(ckpt['step'])} steps",
+        "cpu_minutes": round(cpu_minutes, 1),
         "seed": train_cfg.get("seed"),
         "reproduce": args.reproduce,
         "data": args.data_command,

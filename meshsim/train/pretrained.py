@@ -114,15 +114,18 @@ def format_models(models: dict[str, dict[str, Any]]) -> str:
     """The table printed by `meshsim models`."""
     if not models:
         return "no pretrained models are installed"
-    lines = [f"{'name':<26} {'scene':<20} {'kind':<5} {'trained':<22} {'held-out RMSE-all (hold still, skill)':<40}"]
+    w_name = max(len("name"), *(len(name) for name in models))  # columns as wide as their longest entry
+    w_trained = max(len("trained"), *(len(str(m.get("trained", "?"))) for m in models.values()))
+    lines = [f"{'name':<{w_name}} {'scene':<20} {'kind':<5} {'trained':<{w_trained}} "
+             "held-out RMSE-all (hold still, skill)"]
     for name, m in models.items():
         figures = m.get("test", {})
         shown = "-"
         if figures.get("p_all") is not None:
             shown = f"{figures['p_all']:.2f} mm ({figures.get('p_all_hold', float('nan')):.2f}, " \
                     f"{figures.get('skill', float('nan')):+.2f})"
-        lines.append(f"{name:<26} {m.get('scene', '?'):<20} {m.get('kind', '?'):<5} "
-                     f"{m.get('trained', '?'):<22} {shown:<40}")
+        lines.append(f"{name:<{w_name}} {m.get('scene', '?'):<20} {m.get('kind', '?'):<5} "
+                     f"{m.get('trained', '?'):<{w_trained}} {shown}")
     lines.append("use a name wherever a checkpoint is accepted, e.g. "
                  f"`meshsim rollout {next(iter(models))} DATA.h5 -o rollout.h5`; details: benchmarks/RESULTS.md")
     return "\n".join(lines)
