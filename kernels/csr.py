@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
-from ._warp import launch
-from .attention_kernels import csr_count, csr_scatter
+from ._warp import launch, warp_array
+from .attention_kernels import Csr, csr_count, csr_scatter
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,17 @@ class ReceiverCSR:
     num_nodes: int
     num_edges: int
     max_sender: int  # largest sender index (-1 without edges): rows of k, v the edges need
+
+    def kernel_view(self, first: int) -> Csr:
+        """The `Csr` struct the attention kernels read, for a launch whose receivers start at `first`."""
+        view = Csr()
+        view.row_ptr, view.edge_ids, view.senders = self._warp_arrays
+        view.first = first
+        return view
+
+    @cached_property
+    def _warp_arrays(self) -> tuple:  # wrapped once per graph: every layer's forward and backward reuse them
+        return tuple(warp_array(x) for x in (self.row_ptr, self.edge_ids, self.senders))
 
 
 def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int) -> ReceiverCSR:
