@@ -235,29 +235,32 @@ def make_kernels(scalar) -> SimpleNamespace:
     )
 
 
+@wp.struct
+class Edges:
+    """An edge list s -> r in input order, int64 as torch indexes it: what the CSR is built from."""
+
+    senders: wp.array(dtype=wp.int64)
+    receivers: wp.array(dtype=wp.int64)
+
+
 @wp.kernel
-def csr_count(
-    senders: wp.array(dtype=wp.int64),
-    receivers: wp.array(dtype=wp.int64),
-    row_ptr: wp.array(dtype=wp.int32),
-    stats: wp.array(dtype=wp.int64),
-):
+def csr_count(edges: Edges, row_ptr: wp.array(dtype=wp.int32), stats: wp.array(dtype=wp.int64)):
     """One thread (CPU): row_ptr from the receiver counts, and stats = [min sender, max sender, min receiver,
     max receiver, 1 if receivers are sorted]. One serial pass instead of several threaded torch reductions.
     """
     n = row_ptr.shape[0] - 1
-    stats[0] = senders[0]
-    stats[1] = senders[0]
-    stats[2] = receivers[0]
-    stats[3] = receivers[0]
+    stats[0] = edges.senders[0]
+    stats[1] = edges.senders[0]
+    stats[2] = edges.receivers[0]
+    stats[3] = edges.receivers[0]
     stats[4] = wp.int64(1)
-    for e in range(receivers.shape[0]):
-        r = receivers[e]
-        stats[0] = wp.min(stats[0], senders[e])
-        stats[1] = wp.max(stats[1], senders[e])
+    for e in range(edges.receivers.shape[0]):
+        r = edges.receivers[e]
+        stats[0] = wp.min(stats[0], edges.senders[e])
+        stats[1] = wp.max(stats[1], edges.senders[e])
         stats[2] = wp.min(stats[2], r)
         stats[3] = wp.max(stats[3], r)
-        if e > 0 and r < receivers[e - 1]:
+        if e > 0 and r < edges.receivers[e - 1]:
             stats[4] = wp.int64(0)
         if r >= wp.int64(0) and r < wp.int64(n):
             row_ptr[wp.int32(r) + 1] += 1
@@ -266,19 +269,15 @@ def csr_count(
 
 
 @wp.kernel
-def csr_scatter(
-    senders: wp.array(dtype=wp.int64),
-    receivers: wp.array(dtype=wp.int64),
-    cursor: wp.array(dtype=wp.int32),
-    edge_ids: wp.array(dtype=wp.int32),
-    csr_senders: wp.array(dtype=wp.int32),
-):
-    """Stable counting sort of the edges by receiver, in one thread (O(E), for the CPU; CUDA sorts in torch).
+def csr_scatter(edges: Edges, cursor: wp.array(dtype=wp.int32), csr: Csr):
+    """Stable counting sort of the edges by receiver into csr.edge_ids and csr.senders, in one thread (O(E),
+    for the CPU; CUDA sorts in torch).
 
     `cursor` starts as row_ptr[:-1] and ends as row_ptr[1:].
     """
-    for e in range(receivers.shape[0]):
-        slot = cursor[wp.int32(receivers[e])]
-        cursor[wp.int32(receivers[e])] = slot + 1
-        edge_ids[slot] = e
-        csr_senders[slot] = wp.int32(senders[e])
+    for e in range(edges.receivers.shape[0]):
+        r = wp.int32(edges.receivers[e])
+        slot = cursor[r]
+        cursor[r] = slot + 1
+        csr.edge_ids[slot] = e
+        csr.senders[slot] = wp.int32(edges.senders[e])

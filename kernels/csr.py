@@ -8,7 +8,7 @@ from functools import cached_property
 import torch
 
 from ._warp import launch, warp_array
-from .attention_kernels import Csr, csr_count, csr_scatter
+from .attention_kernels import Csr, Edges, csr_count, csr_scatter
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,10 @@ def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int)
         empty = torch.zeros(0, dtype=torch.int32, device=device)
         return ReceiverCSR(row_ptr, empty, empty, int(num_nodes), 0, -1)
     if device.type == "cpu":  # one serial pass: cheaper than torch's threaded reductions
+        edges = Edges()
+        edges.senders, edges.receivers = warp_array(senders), warp_array(receivers)
         stats = torch.empty(5, dtype=torch.int64)
-        launch(csr_count, 1, [senders, receivers, row_ptr, stats], device)
+        launch(csr_count, 1, [edges, row_ptr, stats], device)
         min_s, max_s, min_r, max_r, is_sorted = stats.tolist()
     else:
         min_s, max_s, min_r, max_r = (int(x) for x in (senders.min(), senders.max(), receivers.min(), receivers.max()))
@@ -72,7 +74,8 @@ def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int)
         order = torch.argsort(receivers, stable=True)
         edge_ids, csr_senders = order.to(torch.int32), senders[order].to(torch.int32)
     else:  # a serial counting sort: O(E), several times faster than a comparison sort on the CPU
-        edge_ids = torch.empty(num_edges, dtype=torch.int32)
-        csr_senders = torch.empty(num_edges, dtype=torch.int32)
-        launch(csr_scatter, 1, [senders, receivers, row_ptr[:-1].clone(), edge_ids, csr_senders], device)
+        edge_ids, csr_senders = (torch.empty(num_edges, dtype=torch.int32) for _ in range(2))
+        csr = ReceiverCSR(row_ptr, edge_ids, csr_senders, int(num_nodes), int(num_edges), int(max_s))
+        launch(csr_scatter, 1, [edges, row_ptr[:-1].clone(), csr.kernel_view(0)], device)  # writes both
+        return csr
     return ReceiverCSR(row_ptr, edge_ids, csr_senders.contiguous(), int(num_nodes), int(num_edges), int(max_s))
