@@ -67,6 +67,12 @@ def as_warp(x, dtype=None):
     return wp.from_torch(x.detach(), dtype=dtype, requires_grad=False, return_ctype=True)
 
 
+def warp_array(x, dtype=None):
+    """A torch tensor as a `wp.array` (no copy): what a Warp struct's array field takes (not a ctype)."""
+    _init()
+    return wp.from_torch(x.detach(), dtype=dtype, requires_grad=False)
+
+
 def launch(kernel, dim, inputs: list, device: torch.device) -> None:
     """Run `kernel` over `dim` threads; tensors are wrapped without copies, other inputs passed as they are.
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import attention_kernels as ak
-from ._warp import as_warp, cpu_workers, launch_many
+from ._warp import as_warp, cpu_workers, launch_many, warp_array
 from .csr import ReceiverCSR, receiver_csr
 
 _WARP_DTYPES = {torch.float32: ak.wp.float32, torch.float64: ak.wp.float64}
@@ -89,14 +89,11 @@ class _EdgeAttention(torch.autograd.Function):
         logsumexp = q.new_zeros((n, heads)) if mode == "softmax" else None
         parts = _parts(q, csr)
         if n and csr.num_edges:
-            graph = _graph_args(q, k, v, bias, gate, csr, mode)
-
-            def args(first, index):
-                tail = [_vec(out)] if mode == "hcmt" else [_vec(out), logsumexp]
-                return graph + [first, dim // 8, scale] + tail
-
-            table = ak.HCMT_FORWARD if mode == "hcmt" else ak.SOFTMAX_FORWARD
-            _launch_parts(table[_WARP_DTYPES[q.dtype]], q, parts, args)
+            kernels = ak.make_kernels(_WARP_DTYPES[q.dtype])
+            x = _inputs(kernels, mode, q, k, v, bias, gate)
+            tail = [_vec(out)] if mode == "hcmt" else [_vec(out), logsumexp]
+            kernel = kernels.hcmt_forward if mode == "hcmt" else kernels.softmax_forward
+            _launch_parts(kernel, q, csr, parts, lambda graph, index: [x, graph, dim // 8, scale] + tail)
         ctx.mode, ctx.scale, ctx.csr, ctx.parts = mode, scale, csr, parts
         ctx.save_for_backward(q, k, v, bias, gate, out, logsumexp)
         return out
@@ -112,18 +109,18 @@ class _EdgeAttention(torch.autograd.Function):
         # grad_k, grad_v are scattered to senders: one zeroed pair per parallel range, summed at the end.
         scatter = [(torch.zeros_like(k), torch.zeros_like(v)) for _ in parts]
         if q.shape[0] and csr.num_edges:
-            graph = _graph_args(q, k, v, bias, gate, csr, mode)
-            go = _vec(grad_out.contiguous())
-            chunks = q.shape[2] // 8
+            kernels = ak.make_kernels(_WARP_DTYPES[q.dtype])
+            x = _inputs(kernels, mode, q, k, v, bias, gate)
+            saved = [_vec(out), logsumexp] if mode == "softmax" else []
+            go, chunks = _vec(grad_out.contiguous()), q.shape[2] // 8
+            # One struct of gradients per parallel range: each has its own grad_k, grad_v.
+            grads = [_inputs(kernels, mode, grad_q, grad_k, grad_v, grad_bias, grad_gate) for grad_k, grad_v in scatter]
 
-            def args(first, index):
-                grads = [go, _vec(grad_q), _vec(scatter[index][0]), _vec(scatter[index][1])]
-                if mode == "hcmt":
-                    return graph + [first, chunks, scale] + grads + [_vec(grad_bias), _vec(grad_gate)]
-                return graph + [first, chunks, scale, _vec(out), logsumexp] + grads + [grad_bias, _vec(grad_gate)]
+            def args(graph, index):
+                return [x, graph, chunks, scale] + saved + [go, grads[index]]
 
-            table = ak.HCMT_BACKWARD if mode == "hcmt" else ak.SOFTMAX_BACKWARD
-            _launch_parts(table[_WARP_DTYPES[q.dtype]], q, parts, args)
+            kernel = kernels.hcmt_backward if mode == "hcmt" else kernels.softmax_backward
+            _launch_parts(kernel, q, csr, parts, args)
         else:
             grad_bias.zero_()
             grad_gate.zero_()
@@ -148,20 +145,24 @@ def _parts(q, csr):
     return [(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
-def _launch_parts(kernel, q, parts, args):
-    """One launch per receiver range, threads (count, H); `args(first, index)` gives its inputs."""
-    jobs = [((count, q.shape[1]), args(first, index)) for index, (first, count) in enumerate(parts)]
+def _launch_parts(kernel, q, csr, parts, args):
+    """One launch per receiver range, threads (count, H); `args(graph, index)` gives its inputs, `graph` being
+    the range's `Csr` struct."""
+    jobs = [((count, q.shape[1]), args(csr.kernel_view(first), index)) for index, (first, count) in enumerate(parts)]
     launch_many(kernel, jobs, q.device)
 
 
-def _vec(x: torch.Tensor):
-    """[rows, H, D] as a Warp [rows, H*D/8] array of 8-vectors (no copy)."""
-    return as_warp(x.view(x.shape[0], -1, 8), _VECTORS[x.dtype])
+def _vec(x: torch.Tensor, array=False):
+    """[rows, H, D] as a Warp [rows, H*D/8] array of 8-vectors (no copy); a `wp.array` for struct fields."""
+    return (warp_array if array else as_warp)(x.view(x.shape[0], -1, 8), _VECTORS[x.dtype])
 
 
-def _graph_args(q, k, v, bias, gate, csr, mode):
-    bias_arg = _vec(bias) if mode == "hcmt" else bias
-    return [_vec(q), _vec(k), _vec(v), bias_arg, _vec(gate), csr.row_ptr, csr.edge_ids, csr.senders]
+def _inputs(kernels, mode, q, k, v, bias, gate):
+    """The mode's `Inputs` struct of five tensors (the inputs or their gradients)."""
+    x = kernels.HcmtInputs() if mode == "hcmt" else kernels.SoftmaxInputs()
+    x.q, x.k, x.v, x.gate = (_vec(t, array=True) for t in (q, k, v, gate))
+    x.bias = _vec(bias, array=True) if mode == "hcmt" else warp_array(bias)
+    return x
 
 
 def _check_inputs(q, k, v, gate, num_nodes):

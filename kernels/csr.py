@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
-from ._warp import launch
-from .attention_kernels import csr_count, csr_scatter
+from ._warp import launch, warp_array
+from .attention_kernels import Csr, Edges, csr_count, csr_scatter
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,17 @@ class ReceiverCSR:
     num_nodes: int
     num_edges: int
     max_sender: int  # largest sender index (-1 without edges): rows of k, v the edges need
+
+    def kernel_view(self, first: int) -> Csr:
+        """The `Csr` struct the attention kernels read, for a launch whose receivers start at `first`."""
+        view = Csr()
+        view.row_ptr, view.edge_ids, view.senders = self._warp_arrays
+        view.first = first
+        return view
+
+    @cached_property
+    def _warp_arrays(self) -> tuple:  # wrapped once per graph: every layer's forward and backward reuse them
+        return tuple(warp_array(x) for x in (self.row_ptr, self.edge_ids, self.senders))
 
 
 def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int) -> ReceiverCSR:
@@ -42,8 +54,10 @@ def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int)
         empty = torch.zeros(0, dtype=torch.int32, device=device)
         return ReceiverCSR(row_ptr, empty, empty, int(num_nodes), 0, -1)
     if device.type == "cpu":  # one serial pass: cheaper than torch's threaded reductions
+        edges = Edges()
+        edges.senders, edges.receivers = warp_array(senders), warp_array(receivers)
         stats = torch.empty(5, dtype=torch.int64)
-        launch(csr_count, 1, [senders, receivers, row_ptr, stats], device)
+        launch(csr_count, 1, [edges, row_ptr, stats], device)
         min_s, max_s, min_r, max_r, is_sorted = stats.tolist()
     else:
         min_s, max_s, min_r, max_r = (int(x) for x in (senders.min(), senders.max(), receivers.min(), receivers.max()))
@@ -60,7 +74,8 @@ def receiver_csr(senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int)
         order = torch.argsort(receivers, stable=True)
         edge_ids, csr_senders = order.to(torch.int32), senders[order].to(torch.int32)
     else:  # a serial counting sort: O(E), several times faster than a comparison sort on the CPU
-        edge_ids = torch.empty(num_edges, dtype=torch.int32)
-        csr_senders = torch.empty(num_edges, dtype=torch.int32)
-        launch(csr_scatter, 1, [senders, receivers, row_ptr[:-1].clone(), edge_ids, csr_senders], device)
+        edge_ids, csr_senders = (torch.empty(num_edges, dtype=torch.int32) for _ in range(2))
+        csr = ReceiverCSR(row_ptr, edge_ids, csr_senders, int(num_nodes), int(num_edges), int(max_s))
+        launch(csr_scatter, 1, [edges, row_ptr[:-1].clone(), csr.kernel_view(0)], device)  # writes both
+        return csr
     return ReceiverCSR(row_ptr, edge_ids, csr_senders.contiguous(), int(num_nodes), int(num_edges), int(max_s))

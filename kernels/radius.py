@@ -13,7 +13,7 @@ import torch
 import warp as wp
 
 from . import radius_kernels as rk
-from ._warp import as_warp, cpu_workers, launch, launch_many, split_range
+from ._warp import as_warp, cpu_workers, launch, launch_many, split_range, warp_array
 
 # Cells are a hair wider than the radius so that rounding in (x - lo) / cell can never separate two points
 # closer than the radius by two cells; the exact test is the distance itself.
@@ -95,31 +95,27 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
     else:
         table = 1 << grid_points.bit_length()  # hashed: power of two, load factor <= 1
         span_arg = rk.vec3l(0, 0, 0)
-    mask = table - 1
+    grid = rk.Grid()
+    grid.lo, grid.cell, grid.inv_cell, grid.mask, grid.span = wp.vec3d(*lo), cell, inv_cell, table - 1, span_arg
     cells = torch.empty((n, 3), dtype=torch.int64, device=device)
     bucket = torch.empty(n, dtype=torch.int32, device=device)
-    launch(
-        rk.locate,
-        n,
-        [as_warp(p, wp.vec3d), wp.vec3d(*lo), inv_cell, graph, role, grid_role, mask, span_arg,
-         as_warp(cells, rk.vec3l), bucket],
-        device,
-    )
+    launch(rk.locate, n, [as_warp(p, wp.vec3d), graph, role, grid_role, grid, as_warp(cells, rk.vec3l), bucket], device)
     order = torch.argsort(bucket, stable=True).to(torch.int32)
     pts, keep = _sorted_points(order, p, cells, graph, role, table)
-    launch(rk.arrange, n, [bucket, as_warp(p, wp.vec3d), as_warp(cells, rk.vec3l), graph, role, mask, pts], device)
-    grid = rk.Grid()
-    grid.lo, grid.cell, grid.mask, grid.span = wp.vec3d(*lo), cell, mask, span_arg
+    launch(rk.arrange, n, [bucket, as_warp(p, wp.vec3d), as_warp(cells, rk.vec3l), graph, role, grid, pts], device)
 
     # Parallel CPU launches over ranges of sorted points, each with its own counts (then its own cursors);
     # the result does not depend on the split, so a busy machine may use one thread.
     parts = split_range(n, cpu_workers(device, n, _MIN_POINTS_PER_PART, load_aware=True))
     part_counts = [torch.zeros(n, dtype=torch.int32, device=device) for _ in parts]
-    out = torch.empty((2, 1), dtype=torch.long, device=device)  # placeholder during the count pass
     # Dense buckets are already in spatial order; hashed ones are visited in cell order.
     visit = torch.arange(n, dtype=torch.int32, device=device) if span_arg[2] else _visit_order(keep["cells"])
-    common = [pts, grid, visit, int(symmetric), int(both_ways), pos.shape[1], radius * radius, ex_ptr, ex_senders]
-    launch_many(rk.neighbours, [(size, common + [first, 0, c, c, out[0]])
+    query = rk.Query()
+    query.radius_sq, query.dim = radius * radius, pos.shape[1]
+    query.symmetric, query.both_ways = int(symmetric), int(both_ways)
+    query.ex_ptr, query.ex_senders = warp_array(ex_ptr), warp_array(ex_senders)
+    common = [pts, grid, query, visit]
+    launch_many(rk.neighbours, [(size, common + [first, _output(counts=c)])
                                 for (first, size), c in zip(parts, part_counts)], device)
     counts = part_counts[0].clone()
     for extra in part_counts[1:]:
@@ -136,9 +132,20 @@ def _search(pos, radius, role, *, both_ways, exclude_edges, batch):
         cursors.append(start.clone())
         start = start + c
     out = torch.empty((2, total), dtype=torch.long, device=device)
-    launch_many(rk.neighbours, [(size, common + [first, 1, counts, cur, out[0]])
+    launch_many(rk.neighbours, [(size, common + [first, _output(cursor=cur, senders=out[0])])
                                 for (first, size), cur in zip(parts, cursors)], device)
     launch_many(rk.finish, [(size, [first, offsets, out[0], out[1]]) for first, size in parts], device)
+    return out
+
+
+def _output(counts=None, cursor=None, senders=None):
+    """`neighbours`' Output: the count pass gives `counts`, the fill pass `cursor` and `senders`."""
+    out = rk.Output()
+    out.fill = int(senders is not None)
+    if counts is not None:
+        out.counts = warp_array(counts)
+    if senders is not None:
+        out.cursor, out.senders = warp_array(cursor), warp_array(senders)
     return out
 
 
@@ -151,7 +158,7 @@ def _sorted_points(order, p, cells, graph, role, table):
     pts = rk.Sorted()
     vector = {"pos": wp.vec3d, "cells": rk.vec3l}
     for name, tensor in keep.items():
-        setattr(pts, name, wp.from_torch(tensor, dtype=vector.get(name), requires_grad=False))
+        setattr(pts, name, warp_array(tensor, vector.get(name)))
     return pts, keep
 
 

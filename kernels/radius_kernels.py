@@ -74,30 +74,38 @@ def prepare(
 PREPARE = {dtype: wp.overload(prepare, {"pos": wp.array2d(dtype=dtype)}) for dtype in (wp.float32, wp.float64)}
 
 
+@wp.struct
+class Grid:
+    """The cell list: the cells' origin and side, and the table that hashes them (`cell_hash`)."""
+
+    lo: wp.vec3d
+    cell: wp.float64
+    inv_cell: wp.float64  # 1 / cell, 0 when the cell is infinite (every point in one cell)
+    mask: wp.int64
+    span: vec3l
+
+
 @wp.kernel
 def locate(
     pos: wp.array(dtype=wp.vec3d),
-    lo: wp.vec3d,
-    inv_cell: wp.float64,
     graph: wp.array(dtype=wp.int32),
     role: wp.array(dtype=wp.uint8),
     grid_role: wp.int32,
-    mask: wp.int64,
-    span: vec3l,
+    grid: Grid,
     cells: wp.array(dtype=vec3l),
     bucket: wp.array(dtype=wp.int32),
 ):
     """Cell of every point; the bucket of the points that go into the grid (the others sort last)."""
     i = wp.tid()
-    d = pos[i] - lo
+    d = pos[i] - grid.lo
     c = vec3l()
     for a in range(3):
-        c[a] = wp.int64(wp.floor(d[a] * inv_cell))
+        c[a] = wp.int64(wp.floor(d[a] * grid.inv_cell))
     cells[i] = c
     if wp.int32(role[i]) & grid_role != 0:
-        bucket[i] = cell_hash(c, graph[i], mask, span)
+        bucket[i] = cell_hash(c, graph[i], grid.mask, grid.span)
     else:
-        bucket[i] = wp.int32(mask + wp.int64(1))
+        bucket[i] = wp.int32(grid.mask + wp.int64(1))
 
 
 @wp.struct
@@ -113,16 +121,6 @@ class Sorted:
     bucket_end: wp.array(dtype=wp.int32)
 
 
-@wp.struct
-class Grid:
-    """The cell list: the cells' origin and side, and the table that hashes them (`cell_hash`)."""
-
-    lo: wp.vec3d
-    cell: wp.float64
-    mask: wp.int64
-    span: vec3l
-
-
 @wp.kernel
 def arrange(
     bucket: wp.array(dtype=wp.int32),
@@ -130,7 +128,7 @@ def arrange(
     cells: wp.array(dtype=vec3l),
     graph: wp.array(dtype=wp.int32),
     role: wp.array(dtype=wp.uint8),
-    mask: wp.int64,
+    grid: Grid,
     out: Sorted,
 ):
     """Copy the points in `out.order` (bucket order) and mark the bucket runs."""
@@ -142,28 +140,11 @@ def arrange(
     out.graph[t] = graph[i]
     out.role[t] = role[i]
     b = bucket[i]
-    if wp.int64(b) <= mask:
+    if wp.int64(b) <= grid.mask:
         if t == 0 or bucket[out.order[t - 1]] != b:
             out.bucket_start[b] = t
         if t == n - 1 or bucket[out.order[t + 1]] != b:
             out.bucket_end[b] = t + 1
-
-
-@wp.func
-def is_excluded(ex_ptr: wp.array(dtype=wp.int32), ex_senders: wp.array(dtype=wp.int32), j: int, i: int) -> bool:
-    """Binary search of sender i among the excluded senders of receiver j (sorted)."""
-    a = ex_ptr[j]
-    b = ex_ptr[j + 1]
-    while a < b:
-        m = (a + b) // 2
-        x = ex_senders[m]
-        if x == i:
-            return True
-        if x < i:
-            a = m + 1
-        else:
-            b = m
-    return False
 
 
 @wp.func
@@ -222,39 +203,58 @@ def allowed(role_s: wp.int32, role_r: wp.int32, both_ways: wp.int32) -> bool:
     return forward
 
 
+@wp.struct
+class Query:
+    """The pairs wanted: closer than the radius, roles allowed (`allowed`), not excluded (`is_excluded`)."""
+
+    radius_sq: wp.float64
+    dim: wp.int32  # 2: the z range of candidate cells is the point's own
+    symmetric: wp.int32  # 1: the thread of sorted point t tests later points only and emits both directions
+    both_ways: wp.int32
+    ex_ptr: wp.array(dtype=wp.int32)  # excluded senders of receiver j: ex_senders[ex_ptr[j] .. ex_ptr[j+1] - 1]
+    ex_senders: wp.array(dtype=wp.int32)
+
+
 @wp.func
-def emit(
-    sender: int,
-    receiver: int,
-    fill: wp.int32,
-    counts: wp.array(dtype=wp.int32),
-    cursor: wp.array(dtype=wp.int32),
-    out_senders: wp.array(dtype=wp.int64),
-):
-    if fill == 0:
-        wp.atomic_add(counts, receiver, 1)
+def is_excluded(query: Query, j: int, i: int) -> bool:
+    """Binary search of sender i among the excluded senders of receiver j (sorted)."""
+    a = query.ex_ptr[j]
+    b = query.ex_ptr[j + 1]
+    while a < b:
+        m = (a + b) // 2
+        x = query.ex_senders[m]
+        if x == i:
+            return True
+        if x < i:
+            a = m + 1
+        else:
+            b = m
+    return False
+
+
+@wp.struct
+class Output:
+    """Where `emit` puts a pair: counted per receiver (fill = 0), or its sender written at the receiver's cursor."""
+
+    fill: wp.int32
+    counts: wp.array(dtype=wp.int32)
+    cursor: wp.array(dtype=wp.int32)
+    senders: wp.array(dtype=wp.int64)
+
+
+@wp.func
+def emit(sender: int, receiver: int, out: Output):
+    if out.fill == 0:
+        wp.atomic_add(out.counts, receiver, 1)
     else:
-        out_senders[wp.atomic_add(cursor, receiver, 1)] = wp.int64(sender)
+        out.senders[wp.atomic_add(out.cursor, receiver, 1)] = wp.int64(sender)
 
 
 @wp.kernel
 def neighbours(
-    pts: Sorted,
-    grid: Grid,
-    visit: wp.array(dtype=wp.int32),
-    symmetric: wp.int32,
-    both_ways: wp.int32,
-    dim: wp.int32,
-    radius_sq: wp.float64,
-    ex_ptr: wp.array(dtype=wp.int32),
-    ex_senders: wp.array(dtype=wp.int32),
-    first: wp.int32,
-    fill: wp.int32,
-    counts: wp.array(dtype=wp.int32),
-    cursor: wp.array(dtype=wp.int32),
-    out_senders: wp.array(dtype=wp.int64),
+    pts: Sorted, grid: Grid, query: Query, visit: wp.array(dtype=wp.int32), first: wp.int32, out: Output
 ):
-    """Pairs of sorted point t: count them per receiver (fill = 0) or write their senders (fill = 1).
+    """Pairs of sorted point t: count them per receiver (out.fill = 0) or write their senders (out.fill = 1).
 
     Threads take the points in `visit` order (cell by cell through space, so the buckets a thread reads
     are still in cache from its predecessors); a launch covers visit[first .. first + dim - 1]. Parallel
@@ -262,7 +262,7 @@ def neighbours(
     """
     t = visit[first + wp.tid()]
     rt = wp.int32(pts.role[t])
-    if rt == 0 or (symmetric == 0 and rt & RECEIVER == 0):
+    if rt == 0 or (query.symmetric == 0 and rt & RECEIVER == 0):
         return
     j = pts.order[t]
     pt = pts.pos[t]
@@ -271,12 +271,12 @@ def neighbours(
     # Prune cells whose box is beyond the radius (widened a little: rounding must never prune a pair).
     prune = wp.isfinite(grid.cell)
     slack = wp.float64(1e-6) * grid.cell
-    reach_sq = radius_sq * wp.float64(1.0 + 1e-9)
+    reach_sq = query.radius_sq * wp.float64(1.0 + 1e-9)
     # Loop bounds are variables on purpose: constant ranges would be unrolled into 9 copies of the
     # candidate loop, and the bigger code runs slower.
     reach = 1
     z_reach = reach
-    if dim == 2:
+    if query.dim == 2:
         z_reach = 0
     for dx in range(-reach, reach + 1):
         for dy in range(-reach, reach + 1):
@@ -286,22 +286,22 @@ def neighbours(
                     continue
                 b = cell_hash(c, gt, grid.mask, grid.span)
                 first = pts.bucket_start[b]
-                if symmetric != 0:
+                if query.symmetric != 0:
                     first = wp.max(first, t + 1)  # each unordered pair once, by its first point
                 for slot in range(first, pts.bucket_end[b]):
-                    if wp.length_sq(pts.pos[slot] - pt) >= radius_sq:
+                    if wp.length_sq(pts.pos[slot] - pt) >= query.radius_sq:
                         continue
                     cs = pts.cells[slot]
                     if cs[0] != c[0] or cs[1] != c[1] or cs[2] != c[2] or pts.graph[slot] != gt or slot == t:
                         continue  # another cell or graph hashed into the same bucket
                     rs = wp.int32(pts.role[slot])
                     i = pts.order[slot]
-                    if allowed(rs, rt, both_ways):
-                        if ex_ptr[j + 1] == ex_ptr[j] or not is_excluded(ex_ptr, ex_senders, j, i):
-                            emit(i, j, fill, counts, cursor, out_senders)
-                    if symmetric != 0 and allowed(rt, rs, both_ways):
-                        if ex_ptr[i + 1] == ex_ptr[i] or not is_excluded(ex_ptr, ex_senders, i, j):
-                            emit(j, i, fill, counts, cursor, out_senders)
+                    if allowed(rs, rt, query.both_ways):
+                        if query.ex_ptr[j + 1] == query.ex_ptr[j] or not is_excluded(query, j, i):
+                            emit(i, j, out)
+                    if query.symmetric != 0 and allowed(rt, rs, query.both_ways):
+                        if query.ex_ptr[i + 1] == query.ex_ptr[i] or not is_excluded(query, i, j):
+                            emit(j, i, out)
 
 
 @wp.kernel

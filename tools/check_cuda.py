@@ -1,10 +1,11 @@
 """Compile every Warp module of meshsim and kernels/ for CUDA (PTX) on a machine without a GPU.
 
 Discovery needs no list of modules:
-1. every submodule of `meshsim` (which includes `meshsim.kernels`) is imported;
+1. every submodule of `meshsim` and of `meshsim.kernels` is imported;
 2. every function of those modules cached with functools.cache whose source declares a `@wp.kernel` (the
-   closure factories such as the FEM's `make_kernels(dim, scalar)`) is called for dim in (2, 3) and scalar in
-   (wp.float32, wp.float64), so each closure-built module is registered;
+   closure factories such as the FEM's `make_kernels(dim, scalar)`) is called for its instances
+   (`FACTORY_INSTANCES`: dim in (2, 3), scalar in (wp.float32, wp.float64)), so each closure-built module is
+   registered;
 3. Warp's module registry is walked for modules whose kernels come from our source files; a module holds its
    generic kernels' declared overloads, and `compile_aot_module` builds all of them.
 Cross-check: every source file with `@wp.kernel` lines must contribute as many distinct kernels (by function
@@ -29,25 +30,32 @@ from pathlib import Path
 
 import warp as wp
 
-ROOTS = ("meshsim",)
+# meshsim.kernels is installed from kernels/ (a package-dir mapping), so walking meshsim alone misses it.
+ROOTS = ("meshsim", "meshsim.kernels")
+SCALARS = (wp.float32, wp.float64)
+# The instances of a kernel factory, by its parameter names.
+FACTORY_INSTANCES = {
+    ("dim", "scalar"): list(itertools.product((2, 3), SCALARS)),  # the FEM
+    ("scalar",): [(s,) for s in SCALARS],  # the edge attention
+}
 KERNEL_DECORATOR = re.compile(r"^\s*@wp\.kernel\b", re.M)
 
 
 def import_all() -> list[str]:
-    names = []
+    names = {}  # ordered, without repeats (an installed meshsim holds kernels/ inside: both walks find it)
     for root in ROOTS:
         pkg = importlib.import_module(root)
-        names.append(root)
+        names[root] = None
         for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{root}."):
             if info.name.endswith(".__main__"):
                 continue  # running it is the CLI
             importlib.import_module(info.name)
-            names.append(info.name)
-    return names
+            names[info.name] = None
+    return list(names)
 
 
 def source_roots() -> list[Path]:
-    return [Path(importlib.import_module(r).__file__).resolve().parent for r in ("meshsim", "meshsim.kernels")]
+    return [Path(importlib.import_module(r).__file__).resolve().parent for r in ROOTS]
 
 
 def ours(path: str | None) -> bool:
@@ -68,12 +76,12 @@ def call_factories(module_names: list[str]) -> list[str]:
                 continue
             if fn.__module__ != name or not KERNEL_DECORATOR.search(inspect.getsource(fn)):
                 continue
-            params = list(inspect.signature(fn).parameters)
-            if params != ["dim", "scalar"]:
-                raise SystemExit(f"check-cuda: {name}.{attr}{params}: kernel factory with unknown parameters; "
-                                 "teach tools/check_cuda.py its instances")
-            for dim, scalar in itertools.product((2, 3), (wp.float32, wp.float64)):
-                obj(dim, scalar)
+            params = tuple(inspect.signature(fn).parameters)
+            if params not in FACTORY_INSTANCES:
+                raise SystemExit(f"check-cuda: {name}.{attr}{list(params)}: kernel factory with unknown parameters; "
+                                 "teach tools/check_cuda.py its instances (FACTORY_INSTANCES)")
+            for args in FACTORY_INSTANCES[params]:
+                obj(*args)
             called.append(f"{name}.{attr}")
     return called
 
