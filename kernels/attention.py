@@ -88,6 +88,7 @@ class _EdgeAttention(torch.autograd.Function):
         out = torch.empty_like(q) if n and csr.num_edges else torch.zeros_like(q)  # kernels write every row
         logsumexp = q.new_zeros((n, heads)) if mode == "softmax" else None
         parts = _parts(q, csr)
+        x = None
         if n and csr.num_edges:
             kernels = ak.make_kernels(_WARP_DTYPES[q.dtype])
             x = _inputs(kernels, mode, q, k, v, bias, gate)
@@ -95,6 +96,9 @@ class _EdgeAttention(torch.autograd.Function):
             kernel = kernels.hcmt_forward if mode == "hcmt" else kernels.softmax_forward
             _launch_parts(kernel, q, csr, parts, lambda graph, index: [x, graph, dim // 8, scale] + tail)
         ctx.mode, ctx.scale, ctx.csr, ctx.parts = mode, scale, csr, parts
+        # The backward reads the same struct: wrapping five tensors costs ~0.2 ms a call, and it holds no memory
+        # the saved tensors do not already hold.
+        ctx.inputs = x
         ctx.save_for_backward(q, k, v, bias, gate, out, logsumexp)
         return out
 
@@ -110,7 +114,7 @@ class _EdgeAttention(torch.autograd.Function):
         scatter = [(torch.zeros_like(k), torch.zeros_like(v)) for _ in parts]
         if q.shape[0] and csr.num_edges:
             kernels = ak.make_kernels(_WARP_DTYPES[q.dtype])
-            x = _inputs(kernels, mode, q, k, v, bias, gate)
+            x = ctx.inputs
             saved = [_vec(out), logsumexp] if mode == "softmax" else []
             go, chunks = _vec(grad_out.contiguous()), q.shape[2] // 8
             # One struct of gradients per parallel range: each has its own grad_k, grad_v.
