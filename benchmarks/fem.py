@@ -23,6 +23,7 @@ import warp as wp
 
 from meshsim.mesh import box, rectangle
 from meshsim.physics.fem import FemSolver
+from meshsim.physics.fem_model import FemModel
 from meshsim.physics.obstacles import RigidBody
 
 
@@ -35,8 +36,9 @@ def _solver(dim: int, n: int):
         mesh = rectangle((1.0, 0.25), (n, max(1, n // 4)))
         floor = RigidBody("plane", (0.0, -0.01), normal=(0.0, 1.0), stiffness=1e7)
         g = (0.0, -9.81)
-    return FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
-                     material="neohookean", gravity=g, obstacles=[floor], velocity=np.r_[0.0, 0.0, -1.0][-dim:])
+    return FemSolver(FemModel.build(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
+                                    material="neohookean", gravity=g, obstacles=[floor],
+                                    velocity=np.r_[0.0, 0.0, -1.0][-dim:]))
 
 
 def _time(fn, repeat: int) -> float:
@@ -51,28 +53,26 @@ def _time(fn, repeat: int) -> float:
 
 def substep_rate(dim: int, n: int, substeps: int) -> dict:
     solver = _solver(dim, n)
-    dt = solver.stable_dt
-    a, b, scratch = solver.state(), solver.state(), solver.scratch()
-    cmds = [solver.step(a, b, scratch, dt, record=True), solver.step(b, a, scratch, dt, record=True)]
+    model = solver.model
+    dt = model.stable_dt
+    a, b, control, forces = model.state(), model.state(), model.control(), model.forces()
+    cmds = [solver.step(a, b, control, forces, dt, record=True), solver.step(b, a, control, forces, dt, record=True)]
 
     def whole():
         for k in range(substeps):
-            scratch.f.zero_()
-            scratch.body_force.zero_()
-            scratch.body_torque.zero_()
-            scratch.body_contact.zero_()
+            forces.zero()
             for c in cmds[k % 2]:
                 c.launch()
 
     t_whole = _time(whole, 1) / substeps
     parts = {
-        "zero": _time(lambda: (scratch.f.zero_(), scratch.body_force.zero_(), scratch.body_torque.zero_()), 50),
+        "zero": _time(forces.zero, 50),
         "element_forces": _time(cmds[0][0].launch, 20),
         "nodes": _time(cmds[0][1].launch, 20),
         "bodies": _time(cmds[0][2].launch, 50),
     }
-    m = len(solver.cells)
-    return {"dim": dim, "elements": m, "nodes": len(solver.points), "substep_ms": 1e3 * t_whole,
+    m = len(model.cells)
+    return {"dim": dim, "elements": m, "nodes": len(model.points), "substep_ms": 1e3 * t_whole,
             "elem_substeps_per_s": m / t_whole, "bare_force_kernel_elem_per_s": m / parts["element_forces"],
             "profile_ms": {k: round(1e3 * v, 4) for k, v in parts.items()}}
 

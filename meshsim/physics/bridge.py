@@ -1,6 +1,6 @@
 """Differentiate FEM rollouts with PyTorch: a torch.autograd.Function around K explicit substeps.
 
-    bridge = FemBridge(solver, num_steps=50, dt=solver.stable_dt)
+    bridge = FemBridge(FemSolver(model), num_steps=50, dt=model.stable_dt)
     x, v = bridge(x0, v0, mu, lam, body_velocity)      # torch tensors in, torch tensors out
     loss = ((x - target) ** 2).sum(); loss.backward()  # grads on x0, v0, mu, lam, body_velocity
 
@@ -17,6 +17,7 @@ import torch
 import warp as wp
 
 from meshsim.physics.fem import FemSolver
+from meshsim.physics.fem_state import FemControl
 
 
 def lame_torch(youngs_modulus: torch.Tensor, poisson_ratio: torch.Tensor, plane_stress: bool = False):
@@ -32,25 +33,25 @@ class _Rollout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, bridge, x0, v0, mu, lam, body_velocity):
         solver: FemSolver = bridge.solver
-        k = solver.k
-        dev = solver.device
+        model = solver.model
+        k = model.k
 
         def to_wp(t, dtype):  # a Warp-owned copy with its own grad buffer
-            return wp.array(t.detach().cpu().numpy().astype(solver.np_dtype), dtype=dtype, device=dev,
+            return wp.array(t.detach().cpu().numpy().astype(model.np_dtype), dtype=dtype, device=model.device,
                             requires_grad=True)
 
-        states = [solver.state(requires_grad=True) for _ in range(bridge.num_steps + 1)]
+        states = [model.state(requires_grad=True) for _ in range(bridge.num_steps + 1)]
         states[0].x = to_wp(x0, k.vec)
         states[0].v = to_wp(v0, k.vec)
-        if len(solver.obstacles):
+        if len(model.obstacles):
             states[0].body_vel = to_wp(body_velocity, k.vec)
-        mu_wp = to_wp(mu, solver.scalar)
-        lam_wp = to_wp(lam, solver.scalar)
+        mu_wp = to_wp(mu, model.scalar)
+        lam_wp = to_wp(lam, model.scalar)
+        control = FemControl(mu=mu_wp, lam=lam_wp)
         tape = wp.Tape()
         with tape:
             for i in range(bridge.num_steps):
-                solver.step(states[i], states[i + 1], solver.scratch(requires_grad=True), bridge.dt, mu=mu_wp,
-                            lam=lam_wp)
+                solver.step(states[i], states[i + 1], control, model.forces(requires_grad=True), bridge.dt)
         ctx.tape, ctx.states, ctx.params = tape, states, (mu_wp, lam_wp)
         ctx.torch_meta = (x0.dtype, x0.device)
         out = states[-1]
@@ -86,11 +87,11 @@ class FemBridge:
             raise ValueError("num_steps must be >= 1")
         self.solver = solver
         self.num_steps = int(num_steps)
-        self.dt = float(dt if dt is not None else solver.stable_dt)
+        self.dt = float(dt if dt is not None else solver.model.stable_dt)
         solver.substeps_for(self.dt, self.dt)  # refuses a dt beyond the CFL limit
 
     def __call__(self, x0, v0, mu, lam, body_velocity=None):
-        d = self.solver.dim
+        model = self.solver.model
         if body_velocity is None:
-            body_velocity = torch.zeros((len(self.solver.obstacles), d), dtype=x0.dtype, device=x0.device)
+            body_velocity = torch.zeros((len(model.obstacles), model.dim), dtype=x0.dtype, device=x0.device)
         return _Rollout.apply(self, x0, v0, mu, lam, body_velocity)

@@ -99,33 +99,40 @@ def make_contact_kernels(dim: int, scalar):
 
 
 class BodyContact:
-    """Per-solver state of deformable-deformable contact (grid, boundary mask, body ids, parameters)."""
+    """Node-node contact of a model, fixed once built: penalty law, body ids, boundary mask. The neighbour search's
+    working memory (`search_grid()`) belongs to whoever steps, so the model stays read-only."""
 
-    def __init__(self, solver, radius: float, stiffness: float, damping: float = 0.1, friction: float = 0.0,
-                 slip_velocity: float = 1e-3):
+    def __init__(self, cells: np.ndarray, mass: np.ndarray, mass_wp: wp.array, *, scalar, device, radius: float,
+                 stiffness: float, damping: float = 0.1, friction: float = 0.0, slip_velocity: float = 1e-3):
         if not radius > 0 or not stiffness > 0 or damping < 0 or friction < 0 or not slip_velocity > 0:
             raise ConfigError("body contact needs radius > 0, stiffness > 0, damping >= 0, friction >= 0, "
                               "slip_velocity > 0")
         from meshsim.mesh import boundary_nodes
 
-        n = len(solver.points)
-        self.solver = solver
+        n = len(mass)
+        self.dim = cells.shape[1] - 1
+        self.device = device
+        self.mass_np, self.mass = mass, mass_wp  # lumped node masses (host, device)
         self.radius, self.stiffness, self.damping = float(radius), float(stiffness), float(damping)
         self.friction, self.slip = float(friction), float(slip_velocity)
-        self.body_np = body_ids(n, solver.cells)
+        self.body_np = body_ids(n, cells)
         mask = np.zeros(n, np.int32)
-        mask[boundary_nodes(solver.cells.astype(np.int64))] = 1
+        mask[boundary_nodes(cells.astype(np.int64))] = 1
         self.num_bodies = int(self.body_np.max()) + 1
-        self.k = make_contact_kernels(solver.dim, solver.scalar)
-        dev = solver.device
-        self.body = wp.array(self.body_np, dtype=wp.int32, device=dev)
-        self.mask = wp.array(mask, dtype=wp.int32, device=dev)
-        self.points3 = wp.zeros(n, dtype=self.k.vec3, device=dev)
+        self.k = make_contact_kernels(self.dim, scalar)
+        self.scalar = scalar
+        self.body = wp.array(self.body_np, dtype=wp.int32, device=device)
+        self.mask = wp.array(mask, dtype=wp.int32, device=device)
         self.law = self.k.Law()
-        S = solver.scalar
+        S = scalar
         self.law.radius, self.law.stiffness, self.law.damping = S(radius), S(stiffness), S(damping)
         self.law.friction, self.law.slip = S(friction), S(slip_velocity)
-        self.grid = wp.HashGrid(128, 128, 128 if solver.dim == 3 else 1, device=dev, dtype=solver.scalar)
+
+    def search_grid(self) -> SimpleNamespace:
+        """Working memory of the neighbour search: 3D copies of the positions and the hash grid."""
+        return SimpleNamespace(points3=wp.zeros(len(self.mass_np), dtype=self.k.vec3, device=self.device),
+                               hash=wp.HashGrid(128, 128, 128 if self.dim == 3 else 1, device=self.device,
+                                                dtype=self.scalar))
 
     def energy(self, x: np.ndarray) -> float:
         """Penalty potential 0.5 k (radius - r)^2 summed over node pairs of different bodies (host, per frame)."""
@@ -141,22 +148,23 @@ class BodyContact:
         return float(0.5 * self.stiffness * np.sum((self.radius - r) ** 2))
 
     def stable_dt(self) -> float:
-        m = self.solver.mass_np[self.solver.mass_np > 0].min() / 2  # effective mass of two equal nodes
+        m = self.mass_np[self.mass_np > 0].min() / 2  # effective mass of two equal nodes
         z = self.damping
         return 2 * np.sqrt(m / self.stiffness) * (np.sqrt(1 + z * z) - z)
 
-    def launches(self, s_in, s_out, scratch, record: bool):
-        """Operations of one substep, before the node update: hash the nodes, add the contact forces."""
-        dev = self.solver.device
-        n = len(self.solver.points)
-        copy = wp.launch(self.k.to_points3, dim=n, inputs=[s_in.x, self.points3], device=dev, record_cmd=record)
-        build = _Call(lambda: self.grid.build(self.points3, self.radius))
+    def launches(self, s_in, forces, grid: SimpleNamespace, record: bool):
+        """Operations of one substep, before the node update: hash the nodes (in `grid`, from `search_grid()`),
+        add the contact forces to `forces` (a FemForces)."""
+        dev = self.device
+        n = len(self.mass_np)
+        copy = wp.launch(self.k.to_points3, dim=n, inputs=[s_in.x, grid.points3], device=dev, record_cmd=record)
+        build = _Call(lambda: grid.hash.build(grid.points3, self.radius))
         if not record:
             build.launch()
-        forces = wp.launch(self.k.node_node, dim=n, device=dev, record_cmd=record, inputs=[
-            self.grid.id, self.points3, s_in.v, self.body, self.mask, self.solver.nodes.mass, self.law, scratch.f,
-            scratch.body_contact])
-        return [copy, build, forces] if record else []
+        add = wp.launch(self.k.node_node, dim=n, device=dev, record_cmd=record, inputs=[
+            grid.hash.id, grid.points3, s_in.v, self.body, self.mask, self.mass, self.law, forces.f,
+            forces.between_bodies])
+        return [copy, build, add] if record else []
 
 
 class _Call:

@@ -40,7 +40,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
     one = scalar(1.0)
     module = f"meshsim_fem{dim}d_{scalar.__name__}"
 
-    # Kernel arguments that a run never changes, grouped (FemSolver builds one of each); what a substep reads and
+    # Kernel arguments that a run never changes, grouped (FemModel builds one of each); what a substep reads and
     # writes (positions, velocities, rigid-body states, the Lame arrays the bridge differentiates) stays separate.
     @wp.struct
     class Elements:
@@ -66,7 +66,7 @@ def make_kernels(dim: int, scalar) -> SimpleNamespace:
         inv_inertia: wp.array(dtype=V3)  # body frame
 
     @wp.struct
-    class Forces:  # accumulators of one substep (a FemScratch), zeroed before it
+    class Forces:  # accumulators of one substep (a FemForces), zeroed before it
         f: wp.array(dtype=V)  # internal + damping forces on the nodes
         body_force: wp.array(dtype=V3)  # contact force on each rigid body
         body_torque: wp.array(dtype=V3)

@@ -1,5 +1,6 @@
-"""The state of an explicit FEM run (`FemState`), a substep's force accumulators (`FemScratch`) and the frames a
-run returns (`FemResult`). States hold Warp arrays on the solver's device; `FemSolver.state()` makes one.
+"""What an explicit FEM step reads and writes besides the model: the state (`FemState`), what a caller drives
+(`FemControl`), a substep's force accumulators (`FemForces`), and the frames a run returns (`FemResult`).
+They hold Warp arrays on the model's device; `FemModel.state()`, `.control()`, `.forces()` make them.
 """
 
 from __future__ import annotations
@@ -26,13 +27,31 @@ class FemState:
 
 
 @dataclass
-class FemScratch:
-    """Accumulators of one substep, zeroed before it (a fresh one per substep under a wp.Tape)."""
+class FemControl:
+    """What a caller drives per step: the per-element Lame parameters the element forces use (the model's by
+    default; the bridge passes its own arrays to differentiate through them). Prescribed node velocities and
+    external loads are part of the model; a kinematic obstacle's velocity is part of the state."""
 
-    f: wp.array  # [N] internal + damping forces
-    body_force: wp.array  # [B] contact force on each obstacle
+    mu: wp.array  # [M]
+    lam: wp.array  # [M]
+
+
+@dataclass
+class FemForces:
+    """Accumulators of one substep, zeroed before it (a fresh one per substep under a wp.Tape). Not a list of
+    contacts: obstacle contact is found and applied inside the node update, and only its reaction on the rigid
+    bodies is accumulated here."""
+
+    f: wp.array  # [N] internal + damping forces on the nodes, plus node-node contact
+    body_force: wp.array  # [B] reaction of the nodes' contact on each rigid body
     body_torque: wp.array  # [B]
-    body_contact: wp.array  # [N] contact force of obstacles on each node
+    between_bodies: wp.array  # [N] node-node contact between deformable bodies alone (reported, already in f)
+
+    def zero(self) -> None:
+        self.f.zero_()
+        self.body_force.zero_()
+        self.body_torque.zero_()
+        self.between_bodies.zero_()
 
 
 @dataclass

@@ -64,6 +64,7 @@ class DeformingPlateConfig:
 def simulate(cfg: DeformingPlateConfig, seed: int):
     from meshsim.mesh import box, slab, sphere_volume
     from meshsim.physics.fem import FemSolver
+    from meshsim.physics.fem_model import FemModel
     from meshsim.physics.obstacles import RigidBody
     from meshsim.scenarios.assemble import assemble
 
@@ -89,9 +90,10 @@ def simulate(cfg: DeformingPlateConfig, seed: int):
         mesh = box((2 * a, 2 * a, 2 * a), (n, n, n), origin=(-a, -a, -a))
         body = RigidBody("box", (x, y, cfg.thickness + a), half_extents=(a, a, a), velocity=(0.0, 0.0, -speed),
                          mesh_points=mesh.points, **contact)
-    solver = FemSolver(plate.points, plate.cells, density=cfg.density, youngs_modulus=youngs, poisson_ratio=nu,
-                       material=cfg.material, fixed=clamped, obstacles=[body], mass_damping=cfg.mass_damping,
-                       cfl=cfg.cfl)
+    model = FemModel.build(plate.points, plate.cells, density=cfg.density, youngs_modulus=youngs, poisson_ratio=nu,
+                           material=cfg.material, fixed=clamped, obstacles=[body], mass_damping=cfg.mass_damping,
+                           cfl=cfg.cfl)
+    solver = FemSolver(model)
     frame_dt = cfg.duration / (cfg.num_frames - 1)
     result = solver.simulate(cfg.num_frames, frame_dt)
     attrs = {

@@ -73,6 +73,7 @@ def _rotation(tilt_x: float, tilt_y: float, yaw: float) -> np.ndarray:
 def simulate(cfg: DropTestConfig, seed: int):
     from meshsim.mesh import box, slab
     from meshsim.physics.fem import FemSolver
+    from meshsim.physics.fem_model import FemModel
     from meshsim.physics.obstacles import RigidBody
     from meshsim.scenarios.assemble import assemble
 
@@ -103,9 +104,11 @@ def simulate(cfg: DropTestConfig, seed: int):
     floor = RigidBody("plane", (0.0, 0.0, 0.0), normal=(0.0, 0.0, 1.0),
                       stiffness=cfg.contact_stiffness * youngs.max() / thickness, friction=cfg.friction,
                       damping=cfg.contact_damping, slip_velocity=1e-3 * speed, mesh_points=floor_mesh.points)
-    solver = FemSolver(rotated, panel.cells, density=density, youngs_modulus=youngs, poisson_ratio=cfg.poisson_ratio,
-                       material=cfg.material, gravity=(0.0, 0.0, -9.81), velocity=(0.0, 0.0, -speed),
-                       obstacles=[floor], stiffness_damping=cfg.stiffness_damping, cfl=cfg.cfl)
+    model = FemModel.build(rotated, panel.cells, density=density, youngs_modulus=youngs,
+                           poisson_ratio=cfg.poisson_ratio, material=cfg.material, gravity=(0.0, 0.0, -9.81),
+                           velocity=(0.0, 0.0, -speed), obstacles=[floor], stiffness_damping=cfg.stiffness_damping,
+                           cfl=cfg.cfl)
+    solver = FemSolver(model)
     frame_dt = cfg.duration / (cfg.num_frames - 1)
     result = solver.simulate(cfg.num_frames, frame_dt)
     attrs = {
@@ -115,7 +118,7 @@ def simulate(cfg: DropTestConfig, seed: int):
         "layer_thickness": np.asarray(cfg.layer_thickness, float),
         "layer_youngs_modulus": np.asarray(cfg.layer_youngs_modulus, float) * scale,
         "layer_density": np.asarray(cfg.layer_density, float), "friction": cfg.friction,
-        "rebound_speed": float(np.average(result.velocities[-1, :, 2], weights=solver.mass_np)),
+        "rebound_speed": float(np.average(result.velocities[-1, :, 2], weights=model.mass_np)),
     }
     node_type = np.full(len(rotated), NodeType.NORMAL, np.int32)
     return assemble(result, panel.cells, node_type, [floor_mesh], frame_dt, attrs)

@@ -102,6 +102,7 @@ def ball_mesh(cfg: ImpactPlateConfig, radius: float):
 
 def simulate(cfg: ImpactPlateConfig, seed: int):
     from meshsim.physics.fem import FemSolver
+    from meshsim.physics.fem_model import FemModel
     from meshsim.physics.obstacles import RigidBody
     from meshsim.scenarios.assemble import assemble
 
@@ -127,9 +128,10 @@ def simulate(cfg: ImpactPlateConfig, seed: int):
                      stiffness=cfg.contact_stiffness * p["youngs_modulus"] / H, friction=cfg.friction,
                      damping=cfg.contact_damping, slip_velocity=1e-3 * p["ball_speed"],
                      mesh_points=np.asarray(ball.points, float))
-    solver = FemSolver(pts, plate.cells, density=p["density"], youngs_modulus=p["youngs_modulus"],
-                       poisson_ratio=p["poisson_ratio"], material=cfg.material, plane="strain", fixed=fixed,
-                       obstacles=[body], stiffness_damping=cfg.stiffness_damping, cfl=cfg.cfl)
+    model = FemModel.build(pts, plate.cells, density=p["density"], youngs_modulus=p["youngs_modulus"],
+                           poisson_ratio=p["poisson_ratio"], material=cfg.material, plane="strain", fixed=fixed,
+                           obstacles=[body], stiffness_damping=cfg.stiffness_damping, cfl=cfg.cfl)
+    solver = FemSolver(model)
     frame_dt = cfg.duration / (cfg.num_frames - 1)
     res = solver.simulate(cfg.num_frames, frame_dt)
 

@@ -7,6 +7,7 @@ import torch
 from meshsim.mesh import rectangle
 from meshsim.physics.bridge import FemBridge, lame_torch
 from meshsim.physics.fem import FemSolver
+from meshsim.physics.fem_model import FemModel
 from meshsim.physics.obstacles import RigidBody
 
 
@@ -15,9 +16,10 @@ def _setup(free_ball: bool, device: str = "cpu"):
     fixed = np.isclose(mesh.points[:, 0], 0.0)
     ball = RigidBody("sphere", (0.7, 0.35), radius=0.2, velocity=(0.0, -0.3), stiffness=6e3, friction=0.3,
                      damping=0.1, mass=0.5 if free_ball else None)
-    solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e4, poisson_ratio=0.3,
-                       material="neohookean", fixed=fixed, obstacles=[ball], gravity=(0.0, -9.81),
-                       stiffness_damping=1e-3, dtype="float64", device=device)
+    model = FemModel.build(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e4, poisson_ratio=0.3,
+                           material="neohookean", fixed=fixed, obstacles=[ball], gravity=(0.0, -9.81),
+                           stiffness_damping=1e-3, dtype="float64", device=device)
+    solver = FemSolver(model)
     return solver, mesh
 
 
@@ -63,7 +65,7 @@ def test_gradients_match_central_differences(free_ball, device):
 
 def test_contact_really_happens_in_the_gradient_test():
     solver, mesh = _setup(False)
-    res = solver.simulate(31, solver.stable_dt)  # the same 30 substeps as the bridge
+    res = solver.simulate(31, solver.model.stable_dt)  # the same 30 substeps as the bridge
     in_contact = np.abs(res.contact_force).sum(axis=(1, 2)) > 0
     assert in_contact.sum() >= 3
 
@@ -73,4 +75,4 @@ def test_bridge_refuses_a_step_beyond_the_cfl_limit():
 
     solver, _ = _setup(False)
     with pytest.raises(SimulationError, match="CFL"):
-        FemBridge(solver, num_steps=3, dt=10 * solver.stable_dt)
+        FemBridge(solver, num_steps=3, dt=10 * solver.model.stable_dt)

@@ -7,6 +7,7 @@ import pytest
 
 from meshsim.mesh import box, disk, rectangle
 from meshsim.physics.fem import FemSolver
+from meshsim.physics.fem_model import FemModel
 from meshsim.physics.obstacles import RigidBody
 
 
@@ -14,10 +15,11 @@ def test_block_resting_on_plane_neither_sinks_nor_gains_energy():
     mesh = rectangle((0.2, 0.1), (8, 4))
     k = 8.0e6  # Pa/m: 2e5 N/m on each bottom node's 25 mm of boundary
     plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=k, damping=0.0)
-    solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
-                       gravity=(0.0, -9.81), obstacles=[plane], mass_damping=20.0)
+    model = FemModel.build(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
+                           gravity=(0.0, -9.81), obstacles=[plane], mass_damping=20.0)
+    solver = FemSolver(model)
     res = solver.simulate(81, 0.01)
-    weight = solver.mass_np.sum() * 9.81
+    weight = model.mass_np.sum() * 9.81
     bottom = np.isclose(mesh.points[:, 1], 0.0)
     tolerance = weight / (k * 0.2)  # penalty penetration if the 0.2 m bottom face carries the weight
     assert res.positions[:, :, 1].min() > -2.0 * tolerance
@@ -35,8 +37,9 @@ def test_elastic_contact_without_damping_keeps_energy():
     mesh = rectangle((0.2, 0.1), (8, 4))
     p = mesh.points + np.array([0.0, 0.01])
     plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=4e7, damping=0.0)
-    solver = FemSolver(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, gravity=(0.0, -9.81),
-                       obstacles=[plane], dtype="float64")
+    model = FemModel.build(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, gravity=(0.0, -9.81),
+                           obstacles=[plane], dtype="float64")
+    solver = FemSolver(model)
     res = solver.simulate(61, 2e-3)
     total = res.energies["total_energy"]
     assert res.contact_force[:, :, 1].max() > 0  # it did touch
@@ -48,10 +51,11 @@ def test_friction_stops_a_sliding_block():
     mu = 0.5
     plane = RigidBody("plane", (0.0, 0.0), normal=(0.0, 1.0), stiffness=4e7, damping=0.5, friction=mu)
     v0 = 1.0
-    solver = FemSolver(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
-                       gravity=(0.0, -9.81), obstacles=[plane], velocity=(v0, 0.0), stiffness_damping=1e-4)
+    model = FemModel.build(mesh.points, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
+                           gravity=(0.0, -9.81), obstacles=[plane], velocity=(v0, 0.0), stiffness_damping=1e-4)
+    solver = FemSolver(model)
     res = solver.simulate(41, 0.01)
-    vx = (solver.mass_np * res.velocities[:, :, 0]).sum(1) / solver.mass_np.sum()
+    vx = (model.mass_np * res.velocities[:, :, 0]).sum(1) / model.mass_np.sum()
     # Coulomb: constant deceleration mu g until it stops at t = v0 / (mu g) ~ 0.2 s.
     t = np.arange(41) * 0.01
     moving = t < 0.15
@@ -72,14 +76,15 @@ def test_obstacle_pushes_nodes_out_along_its_normal(shape, kwargs, normal):
     tet = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float) * 1e-3
     pts = surface - 0.002 * n + tet
     body = RigidBody(shape, (0.0, 0.0, 0.0), stiffness=1e8, damping=0.0, **kwargs)
-    solver = FemSolver(pts, [[0, 1, 2, 3]], obstacles=[body])
-    s0, s1 = solver.state(), solver.state()
-    solver.step(s0, s1, solver.scratch(), 1e-6)
+    model = FemModel.build(pts, [[0, 1, 2, 3]], obstacles=[body])
+    solver = FemSolver(model)
+    s0, s1 = model.state(), model.state()
+    solver.step(s0, s1, model.control(), model.forces(), 1e-6)
     f = s1.contact.numpy()
     assert np.all(f @ n > 0)  # every node inside is pushed outwards
     # Node 0 sits on the axis through the surface point: its force is exactly along n, with magnitude
     # k * (its share of the boundary area) * depth.
-    area = solver.contact_area_np[0]
+    area = model.contact_area_np[0]
     assert area == pytest.approx(0.5e-6, rel=1e-6)  # a third of each of its three right-triangle faces
     assert np.allclose(f[0], 1e8 * area * 0.002 * n, rtol=1e-4, atol=1e-12)
 
@@ -90,10 +95,11 @@ def test_free_ball_bounces_with_equal_and_opposite_forces():
     ball_mesh = disk(0.03, 3)
     ball = RigidBody("sphere", (0.15, 0.06), radius=0.03, velocity=(0.5, -2.0), angular_velocity=3.0, mass=0.5,
                      stiffness=2.5e7, damping=0.0, friction=0.3, mesh_points=ball_mesh.points)
-    solver = FemSolver(plate.points, plate.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
-                       obstacles=[ball])
+    model = FemModel.build(plate.points, plate.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3,
+                           obstacles=[ball])
+    solver = FemSolver(model)
     res = solver.simulate(41, 1e-3)
-    m = solver.mass_np[:, None]
+    m = model.mass_np[:, None]
     momentum = (m * res.velocities).sum(1) + 0.5 * res.body_velocity[:, 0]
     assert res.contact_force[:, :, 1].min() < 0  # the plate was pushed down
     assert res.body_velocity[-1, 0, 1] > 0.2  # the ball bounced back up
@@ -110,8 +116,9 @@ def test_kinematic_box_moves_with_its_prescribed_velocity_in_3d():
     fixed = np.isclose(slab.points[:, 0], 0.0) | np.isclose(slab.points[:, 0], 0.2)
     pusher = RigidBody("box", (0.1, 0.1, 0.035), half_extents=(0.02, 0.02, 0.015), velocity=(0.0, 0.0, -0.5),
                        stiffness=4e6, quaternion=(0.0, 0.0, math.sin(0.2), math.cos(0.2)))
-    solver = FemSolver(slab.points, slab.cells, density=1000.0, youngs_modulus=1e5, poisson_ratio=0.3,
-                       fixed=fixed, obstacles=[pusher], mass_damping=10.0)
+    model = FemModel.build(slab.points, slab.cells, density=1000.0, youngs_modulus=1e5, poisson_ratio=0.3,
+                           fixed=fixed, obstacles=[pusher], mass_damping=10.0)
+    solver = FemSolver(model)
     res = solver.simulate(11, 4e-3)
     assert res.body_position[-1, 0, 2] == pytest.approx(0.035 - 0.5 * 0.04, abs=1e-6)
     assert res.positions[-1, :, 2].min() < -0.002  # the slab was pushed down
@@ -125,10 +132,11 @@ def test_two_deformable_bodies_collide_and_bounce_apart():
     n = len(a.points)
     v = np.zeros_like(pts)
     v[:n, 0], v[n:, 0] = 1.0, -1.0
-    solver = FemSolver(pts, cells, density=1000.0, youngs_modulus=1e5, poisson_ratio=0.3, velocity=v,
-                       body_contact=dict(radius=h, stiffness=2e4, damping=0.0))
+    model = FemModel.build(pts, cells, density=1000.0, youngs_modulus=1e5, poisson_ratio=0.3, velocity=v,
+                           body_contact=dict(radius=h, stiffness=2e4, damping=0.0))
+    solver = FemSolver(model)
     res = solver.simulate(41, 2e-3)
-    momentum = (solver.mass_np[:, None] * res.velocities).sum(1)
+    momentum = (model.mass_np[:, None] * res.velocities).sum(1)
     assert np.abs(momentum).max() < 1e-5  # equal and opposite node-node forces
     vx_a = res.velocities[:, :n, 0].mean(1)
     assert vx_a[-1] < -0.5  # bounced back
@@ -148,8 +156,9 @@ def test_energy_balance_with_a_kinematic_pusher_and_prescribed_motion():
     pv = np.zeros_like(p)
     pv[right, 0] = 0.05  # the right end is pulled at a prescribed speed
     pusher = RigidBody("sphere", (0.15, 0.08), radius=0.03, velocity=(0.0, -0.5), stiffness=4e6, damping=0.0)
-    solver = FemSolver(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, fixed=left | right,
-                       prescribed_velocity=pv, obstacles=[pusher], dtype="float64")
+    model = FemModel.build(p, mesh.cells, density=1000.0, youngs_modulus=1e6, poisson_ratio=0.3, fixed=left | right,
+                           prescribed_velocity=pv, obstacles=[pusher], dtype="float64")
+    solver = FemSolver(model)
     res = solver.simulate(41, 1e-3)
     e = res.energies
     assert e["external_work"][-1] > 0.5 * e["strain_energy"][-1] > 0
@@ -168,9 +177,10 @@ def test_contact_force_does_not_change_when_the_mesh_is_refined(dim):
     for n in (10, 20, 40):
         mesh = rectangle((0.2, top), (n, 2)) if dim == 2 else box((0.2, 0.2, top), (n, n, 1))
         ball = RigidBody("sphere", tuple(centre), radius=radius, stiffness=k, damping=0.0)
-        solver = FemSolver(mesh.points, mesh.cells, obstacles=[ball], fixed=np.ones(len(mesh.points), bool))
-        s0, s1 = solver.state(), solver.state()
-        solver.step(s0, s1, solver.scratch(), 1e-9)
+        model = FemModel.build(mesh.points, mesh.cells, obstacles=[ball], fixed=np.ones(len(mesh.points), bool))
+        solver = FemSolver(model)
+        s0, s1 = model.state(), model.state()
+        solver.step(s0, s1, model.control(), model.forces(), 1e-9)
         forces.append(-float(s1.contact.numpy()[:, dim - 1].sum()))
     # The continuum answer: the vertical part of k * (penetration along the normal), integrated over the top face
     # by the midpoint rule on a fine grid.

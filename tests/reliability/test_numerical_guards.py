@@ -27,18 +27,18 @@ def _ids(path):
 
 
 def test_fem_substep_beyond_stability_stops_generate_naming_step_and_element(tmp_path, capsys, monkeypatch, tally):
-    from meshsim.physics.fem import FemSolver
+    from meshsim.physics.fem_model import FemModel
 
-    real = FemSolver.stable_dt
+    real = FemModel.stable_dt
     # A solver bug or a user-forced step: 20x the stable substep. The guard must catch it, not the user's eyes.
-    monkeypatch.setattr(FemSolver, "stable_dt", property(lambda self: 20 * real.fget(self)))
+    monkeypatch.setattr(FemModel, "stable_dt", property(lambda self: 20 * real.fget(self)))
     out = tmp_path / "g.h5"
     code = main(["generate", "impact-plate-2d", "--num", "2", "--seed", "1", "--out", str(out), *GEN_TINY])
     line = assert_one_error_line(code, capsys.readouterr().err, "step", "element")
     assert re.search(r"element \d+ .*step \d+|step \d+.*element \d+", line), line
     assert _ids(out) == []  # nothing half-simulated was stored
     tally["guard.fem_blowups_stopped"] += 1
-    monkeypatch.setattr(FemSolver, "stable_dt", real)
+    monkeypatch.setattr(FemModel, "stable_dt", real)
     assert main(["generate", "impact-plate-2d", "--num", "2", "--seed", "1", "--out", str(out), *GEN_TINY]) == 0
     assert _ids(out) == ["00000", "00001"]  # the same command works once the cause is gone
 
