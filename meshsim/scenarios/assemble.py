@@ -1,4 +1,5 @@
-"""Turn an FEM run plus the meshes of its rigid bodies into one stored Trajectory.
+"""Run a scene's FEM model over its frames (`simulate_frames`) and turn the run plus the meshes of its rigid bodies
+into one stored Trajectory (`assemble`).
 
 Rigid bodies are part of the learned models' input (OBSTACLE nodes that move rigidly), so their meshes are
 appended after the deformable nodes: cells offset, node types set, zero stress, positions from the body poses.
@@ -9,6 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from meshsim.datasets.schema import NodeType
+
+
+def simulate_frames(model, num_frames: int, duration: float):
+    """(FemResult, frame_dt): `num_frames` frames evenly spaced over `duration` seconds, the first at t = 0."""
+    from meshsim.physics.fem import FemSolver  # Warp loads only when a scene is simulated
+
+    frame_dt = duration / (num_frames - 1)
+    return FemSolver(model).simulate(num_frames, frame_dt), frame_dt
 
 
 def assemble(result, cells, node_type, body_meshes, frame_dt: float, attrs: dict, body_node_type=NodeType.OBSTACLE):

@@ -63,10 +63,9 @@ class DeformingPlateConfig:
 
 def simulate(cfg: DeformingPlateConfig, seed: int):
     from meshsim.mesh import box, slab, sphere_volume
-    from meshsim.physics.fem import FemSolver
     from meshsim.physics.fem_model import FemModel
     from meshsim.physics.obstacles import RigidBody
-    from meshsim.scenarios.assemble import assemble
+    from meshsim.scenarios.assemble import assemble, simulate_frames
 
     rng = np.random.default_rng(seed)
     youngs = float(math.exp(rng.uniform(*np.log(cfg.youngs_modulus))))
@@ -93,9 +92,7 @@ def simulate(cfg: DeformingPlateConfig, seed: int):
     model = FemModel.build(plate.points, plate.cells, density=cfg.density, youngs_modulus=youngs, poisson_ratio=nu,
                            material=cfg.material, fixed=clamped, obstacles=[body], mass_damping=cfg.mass_damping,
                            cfl=cfg.cfl)
-    solver = FemSolver(model)
-    frame_dt = cfg.duration / (cfg.num_frames - 1)
-    result = solver.simulate(cfg.num_frames, frame_dt)
+    result, frame_dt = simulate_frames(model, cfg.num_frames, cfg.duration)
     attrs = {
         "scenario": "deforming-plate-3d", "seed": int(seed), "material": cfg.material, "youngs_modulus": youngs,
         "poisson_ratio": nu, "density": cfg.density, "actuator_shape": shape, "actuator_size": a,

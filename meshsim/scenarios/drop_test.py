@@ -72,10 +72,9 @@ def _rotation(tilt_x: float, tilt_y: float, yaw: float) -> np.ndarray:
 
 def simulate(cfg: DropTestConfig, seed: int):
     from meshsim.mesh import box, slab
-    from meshsim.physics.fem import FemSolver
     from meshsim.physics.fem_model import FemModel
     from meshsim.physics.obstacles import RigidBody
-    from meshsim.scenarios.assemble import assemble
+    from meshsim.scenarios.assemble import assemble, simulate_frames
 
     rng = np.random.default_rng(seed)
     scale = float(math.exp(rng.uniform(*np.log(cfg.stiffness_scale))))
@@ -108,9 +107,7 @@ def simulate(cfg: DropTestConfig, seed: int):
                            poisson_ratio=cfg.poisson_ratio, material=cfg.material, gravity=(0.0, 0.0, -9.81),
                            velocity=(0.0, 0.0, -speed), obstacles=[floor], stiffness_damping=cfg.stiffness_damping,
                            cfl=cfg.cfl)
-    solver = FemSolver(model)
-    frame_dt = cfg.duration / (cfg.num_frames - 1)
-    result = solver.simulate(cfg.num_frames, frame_dt)
+    result, frame_dt = simulate_frames(model, cfg.num_frames, cfg.duration)
     attrs = {
         "scenario": "drop-test-3d", "seed": int(seed), "material": cfg.material, "drop_height": height,
         "impact_speed": speed, "tilt_x": float(np.degrees(tilt[0])), "tilt_y": float(np.degrees(tilt[1])),

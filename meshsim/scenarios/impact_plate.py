@@ -101,10 +101,9 @@ def ball_mesh(cfg: ImpactPlateConfig, radius: float):
 
 
 def simulate(cfg: ImpactPlateConfig, seed: int):
-    from meshsim.physics.fem import FemSolver
     from meshsim.physics.fem_model import FemModel
     from meshsim.physics.obstacles import RigidBody
-    from meshsim.scenarios.assemble import assemble
+    from meshsim.scenarios.assemble import assemble, simulate_frames
 
     p = sample_parameters(cfg, seed)
     plate = plate_mesh(cfg)
@@ -131,9 +130,7 @@ def simulate(cfg: ImpactPlateConfig, seed: int):
     model = FemModel.build(pts, plate.cells, density=p["density"], youngs_modulus=p["youngs_modulus"],
                            poisson_ratio=p["poisson_ratio"], material=cfg.material, plane="strain", fixed=fixed,
                            obstacles=[body], stiffness_damping=cfg.stiffness_damping, cfl=cfg.cfl)
-    solver = FemSolver(model)
-    frame_dt = cfg.duration / (cfg.num_frames - 1)
-    res = solver.simulate(cfg.num_frames, frame_dt)
+    res, frame_dt = simulate_frames(model, cfg.num_frames, cfg.duration)
 
     node_type = np.full(len(pts), NodeType.NORMAL, np.int32)
     node_type[symmetric] = NodeType.SYMMETRIC
