@@ -53,7 +53,9 @@ class DemoPlan:
     def make(quick: bool) -> DemoPlan:
         cores = os.cpu_count() or 1
         if quick:
-            return DemoPlan(train_trajectories=4, valid_trajectories=1, test_trajectories=2, train_minutes=0.5,
+            # one test trajectory: every model's rollout is the slow part of a smoke run (an untrained MGN's
+            # world edges make its frames ~1 s each)
+            return DemoPlan(train_trajectories=4, valid_trajectories=1, test_trajectories=1, train_minutes=0.5,
                             workers=min(2, cores))
         return DemoPlan(train_trajectories=24, valid_trajectories=2, test_trajectories=8, train_minutes=5.0,
                         workers=min(4, cores))
@@ -104,7 +106,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", quick: bool = False, render: 
             f"threads={threads or (1 if side_by_side else 0)}",
         ])
     trained_steps = _train_models(cfgs, runs, side_by_side)
-    log(f"[3/5] rolling the models out on the {plan.test_trajectories} test trajectories")
+    log(f"[3/5] rolling the models out on the test trajectories ({plan.test_trajectories})")
     results = {}
     for kind in kinds:
         checkpoints = runs[kind] / "checkpoints"
@@ -229,7 +231,8 @@ def format_summary(summary: dict) -> str:
                     f"{num(skill, 6, 2)} {num(b['plate_rmse_all_x1e3'], 6, 2)} {num(plate_skill, 7, 2)} "
                     f"{num(b.get('stress_rmse_all_mpa'), 10, 2)}")
     lines = [
-        f"{summary['scene']} (benchmark size), {plan['test_trajectories']} test trajectories of a seed used for "
+        f"{summary['scene']} (benchmark size), {plan['test_trajectories']} test trajector"
+        f"{'y' if plan['test_trajectories'] == 1 else 'ies'} of a seed used for "
         "neither training nor validation. RMSE x1e-3 m (mm) over all nodes; plate = NORMAL nodes only; skill = "
         "1 - RMSE / RMSE of holding still (> 0 beats doing nothing); worse = test trajectories where the model "
         f"loses to holding still; speed-up = Warp FEM per frame ({summary['solver_seconds_per_frame'] * 1e3:.1f} ms) "
