@@ -17,6 +17,11 @@ numbers per node type (`NORMAL_p_all`, `NORMAL_p_all_hold`, `NORMAL_skill`, ...)
 the plate (NORMAL) and the ball (OBSTACLE). With obstacles, `p_before`, `p_during`, `p_after` (and `*_hold`) split
 the steps by contact phase of the ground truth (`contact_frames`).
 
+Positions can be close while the mesh between them is not: `j1`, `j_all` (and `j_all_hold`, `j_skill`) are the
+RMS error, in percent, of every deformable element's volume (area in 2D) over its reference volume, J = det F:
+the strain the predicted mesh implies. Elements touching an OBSTACLE node are left out (rigid or kinematic
+there); meshes of non-simplex cells have no such figure.
+
     from meshsim.metrics import evaluate_file
     report = evaluate_file("rollout.h5", json_path="eval.json", plot_path="eval.png")
 """
@@ -35,6 +40,7 @@ from meshsim.outputs import atomic_path, write_atomic
 
 SCALE = 1e3  # HCMT reports RMSE x1e-3, i.e. the number printed is RMSE * 1e3
 FIELD_SCALES = {"stress": 1e-6}  # Pa -> MPa; other fields keep SCALE
+VOLUME_SCALE = 100.0  # element volume ratio errors in percent
 HISTORY_ATTR = "rollout_history_frames"
 
 
@@ -71,6 +77,26 @@ def trivial_predictions(world_pos: np.ndarray, history: int = 2) -> dict[str, np
     cv = x[history - 1] + steps * (x[history - 1] - x[history - 2])
     hold[:history], cv[:history] = x[:history], x[:history]
     return {"hold": hold, "cv": cv}
+
+
+def element_volume_ratios(world_pos: np.ndarray, mesh_pos: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """[T, M] J = det(F) of each simplex cell in each frame: its volume (area in 2D) over its reference one."""
+    x, ref, cells = np.asarray(world_pos, np.float64), np.asarray(mesh_pos, np.float64), np.asarray(cells)
+    rest = np.linalg.det(np.stack([ref[cells[:, k]] - ref[cells[:, 0]] for k in range(1, cells.shape[1])], -1))
+    now = np.linalg.det(np.stack([x[:, cells[:, k]] - x[:, cells[:, 0]] for k in range(1, cells.shape[1])], -1))
+    return now / rest
+
+
+def deformable_cells(cells: np.ndarray, node_type: np.ndarray, dim: int) -> np.ndarray | None:
+    """Simplex cells without an OBSTACLE node (the deformable body's elements); None when cells are not simplices
+    or none is left."""
+    from meshsim.datasets.schema import NodeType
+
+    cells = np.asarray(cells)
+    if cells.ndim != 2 or cells.shape[1] != dim + 1:
+        return None
+    keep = cells[(np.asarray(node_type).reshape(-1)[cells] != NodeType.OBSTACLE).all(axis=1)]
+    return keep if len(keep) else None
 
 
 def contact_frames(cells, mesh_pos, node_type, world_pos) -> np.ndarray | None:
@@ -131,6 +157,7 @@ class TrajectoryMetrics:
     baseline_rmse: dict[str, np.ndarray] = field(default_factory=dict)  # "hold", "cv" positions; "<field>_hold"
     type_rmse: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # node type -> {"model", "hold", "cv"}
     phase: np.ndarray | None = None  # [h] contact phase of each step (contact_phases), None without obstacles
+    volume_rmse: np.ndarray | None = None  # [h] RMS error of the deformable elements' J (baseline: "volume_hold")
 
     def summary(self) -> dict[str, float | int | None]:
         out: dict[str, float | int | None] = {"steps": self.steps}
@@ -151,6 +178,10 @@ class TrajectoryMetrics:
                 suffix = "" if name == "model" else f"_{name}"
                 out[f"{type_name}_p_all{suffix}"] = summarize(rmse, "p")["p_all"]
             out[f"{type_name}_skill"] = skill(out[f"{type_name}_p_all"], out.get(f"{type_name}_p_all_hold"))
+        if self.volume_rmse is not None:
+            out.update({k: v for k, v in summarize(self.volume_rmse, "j", VOLUME_SCALE).items() if k != "j50"})
+            out["j_all_hold"] = summarize(self.baseline_rmse["volume_hold"], "j", VOLUME_SCALE)["j_all"]
+            out["j_skill"] = skill(out["j_all"], out["j_all_hold"])
         if self.phase is not None:  # mean RMSE over the steps of each contact phase, model and hold
             for i, name in enumerate(PHASES):
                 steps = self.phase == i
@@ -180,6 +211,13 @@ def evaluate_trajectory(traj, traj_id: str = "") -> TrajectoryMetrics:
             held = np.broadcast_to(true[history - 1], true.shape).copy()
             metrics.baseline_rmse[f"{name}_hold"] = rmse_per_step(held, true, history)
     node_type = np.asarray(traj.node_type).reshape(-1)
+    body = deformable_cells(traj.cells, node_type, traj.world_pos.shape[-1])
+    if body is not None and "hold" in trivial:
+        true_j = element_volume_ratios(traj.world_pos, traj.mesh_pos, body)
+        metrics.volume_rmse = rmse_per_step(element_volume_ratios(traj.pred_world_pos, traj.mesh_pos, body), true_j,
+                                            history)
+        metrics.baseline_rmse["volume_hold"] = rmse_per_step(
+            element_volume_ratios(trivial["hold"], traj.mesh_pos, body), true_j, history)
     touching = contact_frames(traj.cells, traj.mesh_pos, node_type, traj.world_pos)
     if touching is not None:
         metrics.phase = contact_phases(touching, history)
@@ -238,6 +276,7 @@ TABLE_COLUMNS = [  # (key, header) of `meshsim eval`'s table; absent keys are le
     ("NORMAL_p_all", "NORMAL"), ("NORMAL_p_all_hold", "N-hold"), ("NORMAL_skill", "N-skill"),
     ("OBSTACLE_p_all", "OBSTACLE"), ("OBSTACLE_p_all_hold", "O-hold"),
     ("s_all", "s_all MPa"), ("s_all_hold", "s-hold"), ("s_skill", "s-skill"),
+    ("j_all", "J-err %"), ("j_all_hold", "J-hold"),
 ]
 
 
@@ -259,7 +298,9 @@ def format_table(report: dict) -> str:
     lines.append(f"position RMSE x1e-3 m (mm) as in HCMT over {'/'.join(map(str, steps))} rollout steps: p1 = step 1, "
                  "p_all = mean over all steps (p50 in --json); hold / const-v = holding every node still / moving it "
                  "at its last velocity, on the same frames; skill = 1 - p_all / hold (> 0 beats holding still); "
-                 "NORMAL / OBSTACLE = those nodes only; s = von Mises stress RMSE in MPa (s-hold: last input stress)")
+                 "NORMAL / OBSTACLE = those nodes only; s = von Mises stress RMSE in MPa (s-hold: last input stress); "
+                 "J-err = RMS error of the deformable elements' volume ratio J = det F in % (the strain the "
+                 "predicted mesh implies; J-hold: holding still)")
     return "\n".join(lines)
 
 
@@ -274,12 +315,15 @@ def _curves(m: TrajectoryMetrics) -> dict[str, list[float]]:
     for type_name, curves in m.type_rmse.items():
         for name, rmse in curves.items():
             out[f"{type_name}" + ("" if name == "model" else f"_{name}")] = (rmse * SCALE).tolist()
+    if m.volume_rmse is not None:
+        out["volume"] = (m.volume_rmse * VOLUME_SCALE).tolist()
+        out["volume_hold"] = (m.baseline_rmse["volume_hold"] * VOLUME_SCALE).tolist()
     return out
 
 
 def plot_curves(per_traj: list[TrajectoryMetrics], path: Path) -> None:
     """RMSE over rollout steps, the model's mean bold beside holding still (dashed): one panel for all nodes, one
-    per node type, one per field; thin lines are single trajectories."""
+    per node type, one per field, one for the element volume ratio; thin lines are single trajectories."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -293,6 +337,9 @@ def plot_curves(per_traj: list[TrajectoryMetrics], path: Path) -> None:
         unit = "MPa" if name == "stress" else "x1e-3"
         panels.append((name, lambda m, n=name: m.field_rmse.get(n),
                        lambda m, n=name: m.baseline_rmse.get(f"{n}_hold"), field_scale(name), unit))
+    if any(m.volume_rmse is not None for m in per_traj):
+        panels.append(("element volume J = det F", lambda m: m.volume_rmse,
+                       lambda m: m.baseline_rmse.get("volume_hold"), VOLUME_SCALE, "%"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
     for ax, (title, model, hold, scale, unit) in zip(axes[0], panels):
         for label, get, style in (("model", model, "k-"), ("hold still", hold, "r--")):

@@ -9,7 +9,13 @@ import pytest
 
 from meshsim.datasets import Trajectory
 from meshsim.datasets.schema import NodeType
-from meshsim.metrics import contact_phases, evaluate_trajectory, format_table, trivial_predictions
+from meshsim.metrics import (
+    contact_phases,
+    element_volume_ratios,
+    evaluate_trajectory,
+    format_table,
+    trivial_predictions,
+)
 
 
 def impact(frames=10):
@@ -58,3 +64,31 @@ def test_contact_phases_split_the_rollout_steps():
     np.testing.assert_array_equal(contact_phases(touching), [0, 0, 1, 1, 2, 2])
     summary = evaluate_trajectory(dataclasses.replace(impact(), pred_world_pos=impact().world_pos)).summary()
     assert summary["p_before"] == 0 and summary["p_during_hold"] > 0 and summary["p_after_hold"] > 0
+
+
+def test_element_volume_ratio_is_det_f_in_2d_and_3d():
+    tri = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    frames = np.stack([tri, 2.0 * tri, tri @ turn.T + 5.0, tri * [3.0, 1.0]])
+    np.testing.assert_allclose(element_volume_ratios(frames, tri, np.array([[0, 1, 2]]))[:, 0], [1, 4, 1, 3])
+    tet = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    ratios = element_volume_ratios(np.stack([tet, 2.0 * tet]), tet, np.array([[0, 1, 2, 3], [0, 2, 1, 3]]))
+    np.testing.assert_allclose(ratios, [[1, 1], [8, 8]])  # either orientation: a ratio of signed volumes
+
+
+def test_volume_error_sees_a_jittered_mesh_that_positions_forgive():
+    truth = impact()
+    perfect = evaluate_trajectory(dataclasses.replace(truth, pred_world_pos=truth.world_pos)).summary()
+    assert perfect["j_all"] == 0 and perfect["j_skill"] == 1 and perfect["j_all_hold"] > 0
+    # the whole plate moved rigidly by 0.3 (positions off) against one node moved by 0.1 (mesh distorted)
+    shifted, jittered = truth.world_pos.copy(), truth.world_pos.copy()
+    shifted[2:, :6] += 0.3
+    jittered[2:, 1, 0] += 0.1
+    a = evaluate_trajectory(dataclasses.replace(truth, pred_world_pos=shifted)).summary()
+    b = evaluate_trajectory(dataclasses.replace(truth, pred_world_pos=jittered)).summary()
+    assert a["p_all"] > b["p_all"] and a["j_all"] == pytest.approx(perfect["j_all"] + 0, abs=1e-4)
+    assert b["j_all"] > 0 and b["j_all"] > a["j_all"]
+    # the ball's degenerate cell (an OBSTACLE element) is left out instead of dividing by its zero area
+    assert np.isfinite(b["j_all"]) and np.isfinite(b["j_all_hold"])
+    table = format_table({"trajectories": {"t": b}, "mean": b})
+    assert "J-err %" in table and "J-hold" in table
