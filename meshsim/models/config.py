@@ -28,6 +28,9 @@ class ModelConfig:
     material_keys: tuple[str, ...] = ("density", "youngs_modulus")
     noise_std: float = 0.003
     noise_gamma: float = 1.0
+    # weight of a second position loss on the relative update of the two ends of every mesh edge (the strain
+    # increment): the per-node loss barely sees the micrometre differences between neighbours that make strain
+    edge_loss_weight: float = 0.0
     kinematic_input: bool = False  # add x_{t+1} - x_t of the nodes the model does not predict as input
     # add x_t - X (displacement from the reference mesh) of the deformable nodes as input: a clamped body's drift
     # away from its supports is invisible to edge features (they see only relative positions) except next to them
@@ -52,6 +55,8 @@ class ModelConfig:
             raise ConfigError(f"model.contact_radius must be positive, got {self.contact_radius}")
         if self.noise_std < 0 or not 0.0 <= self.noise_gamma <= 1.0:
             raise ConfigError("model.noise_std must be >= 0 and model.noise_gamma within [0, 1]")
+        if not self.edge_loss_weight >= 0.0:
+            raise ConfigError(f"model.edge_loss_weight must be >= 0, got {self.edge_loss_weight}")
         if not self.level_edge_factor >= 1.0:
             raise ConfigError(f"model.level_edge_factor must be >= 1, got {self.level_edge_factor}")
         self.fields = tuple(self.fields)

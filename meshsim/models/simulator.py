@@ -60,6 +60,8 @@ class LearnedSimulator(nn.Module):
         self.contact_edge_normalizer = Normalizer(contact_width)
         self.target_normalizer = Normalizer(dim)
         self.field_normalizer = Normalizer(max(len(cfg.fields), 1))
+        if cfg.edge_loss_weight > 0:  # only then: checkpoints of models without it keep their state_dict
+            self.edge_target_normalizer = Normalizer(dim)
         if cfg.kind == "hcmt":
             self.network = HCMT.from_config(cfg, node_width, mesh_edge_width, contact_width, out_width)
         else:
@@ -145,6 +147,10 @@ class LearnedSimulator(nn.Module):
         position_loss = (((pred[:, : self.dim] - target) ** 2) * mask).sum(-1).mean()
         loss = position_loss
         logs = {"loss_position": position_loss.detach()}  # tensors: the trainer reads them back when it logs
+        if cfg.edge_loss_weight > 0:
+            edge_loss = self._edge_loss(batch.edge_index, pred[:, : self.dim], target, mask, accumulate)
+            loss = loss + cfg.edge_loss_weight * edge_loss
+            logs["loss_edges"] = edge_loss.detach()
         if cfg.fields:
             fields = self.field_normalizer(true_fields, accumulate)
             field_loss = ((pred[:, self.dim :] - fields) ** 2).sum(-1).mean()
@@ -152,6 +158,17 @@ class LearnedSimulator(nn.Module):
             logs["loss_fields"] = field_loss.detach()
         logs["loss"] = loss.detach()
         return loss, logs
+
+    def _edge_loss(self, edges, pred, target, mask, accumulate: bool) -> torch.Tensor:
+        """MSE of the normalized difference of the update between the two ends of each mesh edge (predicted
+        components at both ends): the relative motion of neighbours, which sets the strain."""
+        src, dst = edges
+        true = self.target_normalizer.inverse(target)
+        update = self.target_normalizer.inverse(pred)
+        truth = self.edge_target_normalizer(true[dst] - true[src], accumulate)
+        guess = self.edge_target_normalizer(update[dst] - update[src])
+        both = mask[src] * mask[dst]
+        return (((guess - truth) ** 2) * both).sum(-1).mean()
 
     # ----------------------------------------------------------------------------------------------- rollout
     def prepare(self, mesh_pos, cells, node_type, attrs: Mapping[str, Any] | None = None) -> MeshGraph:

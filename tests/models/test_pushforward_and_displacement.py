@@ -60,3 +60,35 @@ def test_displacement_input_sees_a_translated_body_that_edge_features_cannot():
         rest, moved = sim._forward(static, mesh, mesh, None, False), sim._forward(static, mesh + shift,
                                                                                   mesh + shift, None, False)
         assert (not torch.allclose(rest, moved, atol=1e-6)) == differs
+
+
+def test_edge_loss_counts_the_relative_motion_of_neighbours_not_a_common_offset(tmp_path):
+    from meshsim.datasets import FrameWindowDataset
+    from meshsim.errors import ConfigError
+    from meshsim.graph import position_target
+    from meshsim.models import LearnedSimulator, ModelConfig
+
+    data = _train_test.synthetic_store(tmp_path / "d.h5", num=1, frames=6)
+    plain = LearnedSimulator(ModelConfig(kind="mgn", **_train_test.TINY_MODEL), dim=2)
+    assert not any("edge_target" in k for k in plain.state_dict())  # checkpoints without it keep their keys
+    sim = LearnedSimulator(ModelConfig(kind="mgn", **_train_test.TINY_MODEL, edge_loss_weight=0.5), dim=2)
+    batch = sim.collate([FrameWindowDataset(str(data), history=1, horizon=1)[0]])
+    sim.train()
+    sim.loss(batch, accumulate_stats=True)  # statistics for every normalizer
+    sim.eval()
+    target = sim.target_normalizer(position_target(batch.prev_pos, batch.cur_pos, batch.next_pos, "accel"))
+    mask = sim.output_mask(batch.node_type).float()
+    assert float(sim._edge_loss(batch.edge_index, target, target, mask, False)) == 0.0
+    offset = target + torch.tensor([0.3, -0.2])  # every node off by the same amount: no strain
+    assert float(sim._edge_loss(batch.edge_index, offset, target, mask, False)) == pytest.approx(0.0, abs=1e-9)
+    node = int(torch.nonzero(mask[:, 0])[0])
+    jitter = target.clone()
+    jitter[node] += 0.3  # one node off: every predicted edge at it is strained
+    assert float(sim._edge_loss(batch.edge_index, jitter, target, mask, False)) > 0
+    loss, logs = sim.loss(batch)
+    assert float(loss) == pytest.approx(float(logs["loss_position"] + logs["loss_fields"]
+                                              + 0.5 * logs["loss_edges"]), rel=1e-5)
+    loss.backward()
+    assert all(p.grad is not None for p in sim.network.parameters() if p.requires_grad)
+    with pytest.raises(ConfigError, match="edge_loss_weight"):
+        ModelConfig(edge_loss_weight=-1.0)
