@@ -191,12 +191,14 @@ def _evaluate(checkpoint, test: Path, out: Path, tag: str, solver_frame_seconds:
         "plate_skill": m.get("NORMAL_skill"),
         "stress_rmse_all_mpa": m.get("s_all"),
         "stress_skill": m.get("s_skill"),
+        "volume_error_pct": m.get("j_all"),  # the strain the predicted mesh implies (meshsim.metrics)
         "worse_than_hold": worse,
         "rollout_frame_seconds": rolled["mean_step_seconds"],  # a batched step's time / trajectories in the batch
         "speedup_over_solver": solver_frame_seconds / rolled["mean_step_seconds"],
         "rollout": str(rollout_path),
         "baselines": {"hold": {"rollout_rmse_all_x1e3": m.get("p_all_hold"), "plate_rmse_all_x1e3":
-                               m.get("NORMAL_p_all_hold"), "stress_rmse_all_mpa": m.get("s_all_hold")},
+                               m.get("NORMAL_p_all_hold"), "stress_rmse_all_mpa": m.get("s_all_hold"),
+                               "volume_error_pct": m.get("j_all_hold")},
                       "constant velocity": {"rollout_rmse_all_x1e3": m.get("p_all_cv"),
                                             "plate_rmse_all_x1e3": m.get("NORMAL_p_all_cv")}},
     }
@@ -212,7 +214,7 @@ def format_summary(summary: dict) -> str:
 
     plan = summary["plan"]
     header = (f"{'model':<28} {'steps':>6} {'RMSE-1':>7} {'RMSE-all':>9} {'skill':>6} {'plate':>6} {'p-skill':>7} "
-              f"{'stress MPa':>10} {'s-skill':>7} {'worse':>5} {'ms/frame':>8} {'speed-up':>8}")
+              f"{'stress MPa':>10} {'s-skill':>7} {'J-err %':>7} {'worse':>5} {'ms/frame':>8} {'speed-up':>8}")
     rows = [header]
     for r in summary["models"].values():
         steps = "-" if r.get("train_steps") is None else str(r["train_steps"])
@@ -220,7 +222,7 @@ def format_summary(summary: dict) -> str:
                     f"{num(r['rollout_rmse_all_x1e3'], 9)} {num(r['skill'], 6, 2)} "
                     f"{num(r['plate_rmse_all_x1e3'], 6, 2)} {num(r['plate_skill'], 7, 2)} "
                     f"{num(r['stress_rmse_all_mpa'], 10, 2)} {num(r['stress_skill'], 7, 2)} "
-                    f"{r['worse_than_hold']:>3}/{plan['test_trajectories']:<1} "
+                    f"{num(r.get('volume_error_pct'), 7, 2)} {r['worse_than_hold']:>3}/{plan['test_trajectories']:<1} "
                     f"{1e3 * r['rollout_frame_seconds']:>8.1f} {r['speedup_over_solver']:>7.1f}x")
     hold = summary["baselines"]["hold"]
     for name, b in summary["baselines"].items():
@@ -228,13 +230,14 @@ def format_summary(summary: dict) -> str:
         plate_skill = skill_of(b["plate_rmse_all_x1e3"], hold["plate_rmse_all_x1e3"])
         rows.append(f"{name + ' (no model)':<28} {'-':>6} {'-':>7} {num(b['rollout_rmse_all_x1e3'], 9)} "
                     f"{num(skill, 6, 2)} {num(b['plate_rmse_all_x1e3'], 6, 2)} {num(plate_skill, 7, 2)} "
-                    f"{num(b.get('stress_rmse_all_mpa'), 10, 2)}")
+                    f"{num(b.get('stress_rmse_all_mpa'), 10, 2)} {'-':>7} {num(b.get('volume_error_pct'), 7, 2)}")
     lines = [
         f"{summary['scene']} (benchmark size), {plan['test_trajectories']} test trajector"
         f"{'y' if plan['test_trajectories'] == 1 else 'ies'} of a seed used for "
         "neither training nor validation. RMSE x1e-3 m (mm) over all nodes; plate = NORMAL nodes only; skill = "
         "1 - RMSE / RMSE of holding still (> 0 beats doing nothing); worse = test trajectories where the model "
-        f"loses to holding still; speed-up = Warp FEM per frame ({summary['solver_seconds_per_frame'] * 1e3:.1f} ms) "
+        "loses to holding still; J-err = RMS error of the plate's element areas in % (the strain the predicted "
+        f"mesh implies); speed-up = Warp FEM per frame ({summary['solver_seconds_per_frame'] * 1e3:.1f} ms) "
         "over the learned model's time per trajectory and frame (test trajectories rolled out as one batch)",
         *rows,
         f"ParaView: {', '.join(map(str, summary['paraview']))}",

@@ -28,8 +28,8 @@ class ModelConfig:
     material_keys: tuple[str, ...] = ("density", "youngs_modulus")
     noise_std: float = 0.003
     noise_gamma: float = 1.0
-    # weight of a second position loss on the relative update of the two ends of every mesh edge (the strain
-    # increment): the per-node loss barely sees the micrometre differences between neighbours that make strain
+    # weight of a second position loss on the relative update of the two ends of every mesh edge of the deformable
+    # body (the strain increment): the per-node loss barely sees the micrometre differences that make strain
     edge_loss_weight: float = 0.0
     kinematic_input: bool = False  # add x_{t+1} - x_t of the nodes the model does not predict as input
     # add x_t - X (displacement from the reference mesh) of the deformable nodes as input: a clamped body's drift

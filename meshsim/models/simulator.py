@@ -148,7 +148,8 @@ class LearnedSimulator(nn.Module):
         loss = position_loss
         logs = {"loss_position": position_loss.detach()}  # tensors: the trainer reads them back when it logs
         if cfg.edge_loss_weight > 0:
-            edge_loss = self._edge_loss(batch.edge_index, pred[:, : self.dim], target, mask, accumulate)
+            edge_loss = self._edge_loss(batch.edge_index, batch.node_type, pred[:, : self.dim], target, mask,
+                                         accumulate)
             loss = loss + cfg.edge_loss_weight * edge_loss
             logs["loss_edges"] = edge_loss.detach()
         if cfg.fields:
@@ -159,15 +160,19 @@ class LearnedSimulator(nn.Module):
         logs["loss"] = loss.detach()
         return loss, logs
 
-    def _edge_loss(self, edges, pred, target, mask, accumulate: bool) -> torch.Tensor:
-        """MSE of the normalized difference of the update between the two ends of each mesh edge (predicted
-        components at both ends): the relative motion of neighbours, which sets the strain."""
+    def _edge_loss(self, edges, node_type, pred, target, mask, accumulate: bool) -> torch.Tensor:
+        """MSE of the normalized difference of the update between the two ends of each mesh edge of the deformable
+        body (predicted components at both ends, no OBSTACLE node: obstacles are rigid or kinematic): the
+        relative motion of neighbours, which sets the strain."""
         src, dst = edges
+        deformable = (node_type != NodeType.OBSTACLE).to(pred.dtype)[:, None]
+        both = mask[src] * mask[dst] * deformable[src] * deformable[dst]
         true = self.target_normalizer.inverse(target)
         update = self.target_normalizer.inverse(pred)
-        truth = self.edge_target_normalizer(true[dst] - true[src], accumulate)
-        guess = self.edge_target_normalizer(update[dst] - update[src])
-        both = mask[src] * mask[dst]
+        truth = true[dst] - true[src]
+        if accumulate:
+            self.edge_target_normalizer.accumulate(truth[both.bool().all(-1)])
+        truth, guess = self.edge_target_normalizer(truth), self.edge_target_normalizer(update[dst] - update[src])
         return (((guess - truth) ** 2) * both).sum(-1).mean()
 
     # ----------------------------------------------------------------------------------------------- rollout

@@ -64,6 +64,7 @@ def test_displacement_input_sees_a_translated_body_that_edge_features_cannot():
 
 def test_edge_loss_counts_the_relative_motion_of_neighbours_not_a_common_offset(tmp_path):
     from meshsim.datasets import FrameWindowDataset
+    from meshsim.datasets.schema import NodeType
     from meshsim.errors import ConfigError
     from meshsim.graph import position_target
     from meshsim.models import LearnedSimulator, ModelConfig
@@ -78,13 +79,19 @@ def test_edge_loss_counts_the_relative_motion_of_neighbours_not_a_common_offset(
     sim.eval()
     target = sim.target_normalizer(position_target(batch.prev_pos, batch.cur_pos, batch.next_pos, "accel"))
     mask = sim.output_mask(batch.node_type).float()
-    assert float(sim._edge_loss(batch.edge_index, target, target, mask, False)) == 0.0
-    offset = target + torch.tensor([0.3, -0.2])  # every node off by the same amount: no strain
-    assert float(sim._edge_loss(batch.edge_index, offset, target, mask, False)) == pytest.approx(0.0, abs=1e-9)
+    def edge_loss(pred):
+        return float(sim._edge_loss(batch.edge_index, batch.node_type, pred, target, mask, False))
+
+    assert edge_loss(target) == 0.0
+    assert edge_loss(target + torch.tensor([0.3, -0.2])) == pytest.approx(0.0, abs=1e-9)  # common offset: no strain
     node = int(torch.nonzero(mask[:, 0])[0])
     jitter = target.clone()
     jitter[node] += 0.3  # one node off: every predicted edge at it is strained
-    assert float(sim._edge_loss(batch.edge_index, jitter, target, mask, False)) > 0
+    assert edge_loss(jitter) > 0
+    ball = int(torch.nonzero(batch.node_type == NodeType.OBSTACLE)[0])
+    rigid = target.clone()
+    rigid[ball] += 0.3  # an obstacle node: rigid or kinematic, its edges carry no strain of the body
+    assert edge_loss(rigid) == pytest.approx(0.0)
     loss, logs = sim.loss(batch)
     assert float(loss) == pytest.approx(float(logs["loss_position"] + logs["loss_fields"]
                                               + 0.5 * logs["loss_edges"]), rel=1e-5)
