@@ -81,10 +81,11 @@ def trivial_predictions(world_pos: np.ndarray, history: int = 2) -> dict[str, np
 
 def element_volume_ratios(world_pos: np.ndarray, mesh_pos: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """[T, M] J = det(F) of each simplex cell in each frame: its volume (area in 2D) over its reference one."""
-    x, ref, cells = np.asarray(world_pos, np.float64), np.asarray(mesh_pos, np.float64), np.asarray(cells)
-    rest = np.linalg.det(np.stack([ref[cells[:, k]] - ref[cells[:, 0]] for k in range(1, cells.shape[1])], -1))
-    now = np.linalg.det(np.stack([x[:, cells[:, k]] - x[:, cells[:, 0]] for k in range(1, cells.shape[1])], -1))
-    return now / rest
+    from meshsim.mesh import signed_measure
+
+    cells = np.asarray(cells)
+    return np.stack([signed_measure(frame, cells) for frame in np.asarray(world_pos)]) / signed_measure(mesh_pos,
+                                                                                                          cells)
 
 
 def deformable_cells(cells: np.ndarray, node_type: np.ndarray, dim: int) -> np.ndarray | None:

@@ -142,14 +142,15 @@ class LearnedSimulator(nn.Module):
         if self.training:
             cur_pos, next_pos = add_training_noise(cur_pos, next_pos, batch.node_type, cfg.noise_std, cfg.noise_gamma)
         pred = self._forward(batch, prev_pos, cur_pos, next_pos, accumulate)
-        target = self.target_normalizer(position_target(prev_pos, cur_pos, next_pos, cfg.target), accumulate)
+        physical_target = position_target(prev_pos, cur_pos, next_pos, cfg.target)
+        target = self.target_normalizer(physical_target, accumulate)
         mask = self.output_mask(batch.node_type).to(pred.dtype)
         position_loss = (((pred[:, : self.dim] - target) ** 2) * mask).sum(-1).mean()
         loss = position_loss
         logs = {"loss_position": position_loss.detach()}  # tensors: the trainer reads them back when it logs
         if cfg.edge_loss_weight > 0:
-            edge_loss = self._edge_loss(batch.edge_index, batch.node_type, pred[:, : self.dim], target, mask,
-                                         accumulate)
+            update = self.target_normalizer.inverse(pred[:, : self.dim])
+            edge_loss = self._edge_loss(batch.edge_index, batch.node_type, update, physical_target, mask, accumulate)
             loss = loss + cfg.edge_loss_weight * edge_loss
             logs["loss_edges"] = edge_loss.detach()
         if cfg.fields:
@@ -160,15 +161,14 @@ class LearnedSimulator(nn.Module):
         logs["loss"] = loss.detach()
         return loss, logs
 
-    def _edge_loss(self, edges, node_type, pred, target, mask, accumulate: bool) -> torch.Tensor:
-        """MSE of the normalized difference of the update between the two ends of each mesh edge of the deformable
-        body (predicted components at both ends, no OBSTACLE node: obstacles are rigid or kinematic): the
-        relative motion of neighbours, which sets the strain."""
+    def _edge_loss(self, edges, node_type, update, true, mask, accumulate: bool) -> torch.Tensor:
+        """MSE of the normalized difference of the update (physical units, predicted `update` against `true`)
+        between the two ends of each mesh edge of the deformable body (predicted components at both ends, no
+        OBSTACLE node: obstacles are rigid or kinematic): the relative motion of neighbours, which sets the
+        strain."""
         src, dst = edges
-        deformable = (node_type != NodeType.OBSTACLE).to(pred.dtype)[:, None]
+        deformable = (node_type != NodeType.OBSTACLE).to(update.dtype)[:, None]
         both = mask[src] * mask[dst] * deformable[src] * deformable[dst]
-        true = self.target_normalizer.inverse(target)
-        update = self.target_normalizer.inverse(pred)
         truth = true[dst] - true[src]
         if accumulate:
             self.edge_target_normalizer.accumulate(truth[both.bool().all(-1)])
