@@ -14,12 +14,13 @@ from meshsim.graph.edges import (
 )
 from meshsim.graph.features import add_training_noise, integrate, node_features, output_mask, position_target
 from meshsim.graph.multigraph import EdgeSet, MultiGraph
-from meshsim.graph.normalizer import Normalizer
+from meshsim.graph.normalizer import GroupedNormalizer, Normalizer
 
 __all__ = [
     "EdgeSet",
     "MultiGraph",
     "GraphBuilder",
+    "GroupedNormalizer",
     "MeshGraph",
     "Normalizer",
     "add_training_noise",

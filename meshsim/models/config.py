@@ -31,6 +31,10 @@ class ModelConfig:
     # weight of a second position loss on the relative update of the two ends of every mesh edge of the deformable
     # body (the strain increment): the per-node loss barely sees the micrometre differences that make strain
     edge_loss_weight: float = 0.0
+    # normalize the position target of OBSTACLE nodes with their own statistics: a rigid impactor's accelerations
+    # are ~5x smaller than a vibrating plate's, so under shared statistics the per-node loss barely sees the errors
+    # that a rollout integrates twice into the impactor's path
+    target_norm_by_type: bool = False
     kinematic_input: bool = False  # add x_{t+1} - x_t of the nodes the model does not predict as input
     # add x_t - X (displacement from the reference mesh) of the deformable nodes as input: a clamped body's drift
     # away from its supports is invisible to edge features (they see only relative positions) except next to them

@@ -25,6 +25,7 @@ from meshsim.errors import DataFormatError
 from meshsim.graph import (
     EdgeSet,
     GraphBuilder,
+    GroupedNormalizer,
     MeshGraph,
     MultiGraph,
     Normalizer,
@@ -58,7 +59,8 @@ class LearnedSimulator(nn.Module):
         self.node_normalizer = Normalizer(node_width)
         self.mesh_edge_normalizer = Normalizer(mesh_edge_width)
         self.contact_edge_normalizer = Normalizer(contact_width)
-        self.target_normalizer = Normalizer(dim)
+        # per type: OBSTACLE rows, the rest (only then: checkpoints of models without it keep their state_dict)
+        self.target_normalizer = GroupedNormalizer(dim, 2) if cfg.target_norm_by_type else Normalizer(dim)
         self.field_normalizer = Normalizer(max(len(cfg.fields), 1))
         if cfg.edge_loss_weight > 0:  # only then: checkpoints of models without it keep their state_dict
             self.edge_target_normalizer = Normalizer(dim)
@@ -143,13 +145,13 @@ class LearnedSimulator(nn.Module):
             cur_pos, next_pos = add_training_noise(cur_pos, next_pos, batch.node_type, cfg.noise_std, cfg.noise_gamma)
         pred = self._forward(batch, prev_pos, cur_pos, next_pos, accumulate)
         physical_target = position_target(prev_pos, cur_pos, next_pos, cfg.target)
-        target = self.target_normalizer(physical_target, accumulate)
+        target = self._normalize_target(physical_target, batch.node_type, accumulate)
         mask = self.output_mask(batch.node_type).to(pred.dtype)
         position_loss = (((pred[:, : self.dim] - target) ** 2) * mask).sum(-1).mean()
         loss = position_loss
         logs = {"loss_position": position_loss.detach()}  # tensors: the trainer reads them back when it logs
         if cfg.edge_loss_weight > 0:
-            update = self.target_normalizer.inverse(pred[:, : self.dim])
+            update = self._target_inverse(pred[:, : self.dim], batch.node_type)
             edge_loss = self._edge_loss(batch.edge_index, batch.node_type, update, physical_target, mask, accumulate)
             loss = loss + cfg.edge_loss_weight * edge_loss
             logs["loss_edges"] = edge_loss.detach()
@@ -160,6 +162,20 @@ class LearnedSimulator(nn.Module):
             logs["loss_fields"] = field_loss.detach()
         logs["loss"] = loss.detach()
         return loss, logs
+
+    def _normalize_target(self, target: torch.Tensor, node_type: torch.Tensor, accumulate: bool) -> torch.Tensor:
+        if self.cfg.target_norm_by_type:
+            return self.target_normalizer(target, self._target_group(node_type), accumulate)
+        return self.target_normalizer(target, accumulate)
+
+    def _target_inverse(self, pred: torch.Tensor, node_type: torch.Tensor) -> torch.Tensor:
+        if self.cfg.target_norm_by_type:
+            return self.target_normalizer.inverse(pred, self._target_group(node_type))
+        return self.target_normalizer.inverse(pred)
+
+    @staticmethod
+    def _target_group(node_type: torch.Tensor) -> torch.Tensor:
+        return (torch.as_tensor(node_type).reshape(-1) == NodeType.OBSTACLE).long()
 
     def _edge_loss(self, edges, node_type, update, true, mask, accumulate: bool) -> torch.Tensor:
         """MSE of the normalized difference of the update (physical units, predicted `update` against `true`)
@@ -198,7 +214,7 @@ class LearnedSimulator(nn.Module):
         """Network step in physical units: next positions (unpredicted components from `hint`, else held) and
         fields; rigid obstacle bodies projected when the graph carries `rigid_group` (see `prepare`)."""
         pred = self._forward(graph, prev_pos, cur_pos, hint, accumulate=False)
-        update = self.target_normalizer.inverse(pred[:, : self.dim])
+        update = self._target_inverse(pred[:, : self.dim], graph.node_type)
         next_pos = integrate(prev_pos, cur_pos, update, self.cfg.target)
         fallback = hint if hint is not None else cur_pos
         next_pos = torch.where(self.output_mask(graph.node_type), next_pos, fallback)

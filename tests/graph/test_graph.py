@@ -10,6 +10,7 @@ import torch
 
 from meshsim.datasets.schema import NodeType
 from meshsim.graph import (
+    GroupedNormalizer,
     Normalizer,
     add_training_noise,
     contact_edges,
@@ -48,6 +49,20 @@ def test_normalizer_never_nan_on_constant_large_values():
     out = norm(torch.full((4, 2), 2.1e9))
     assert torch.isfinite(norm.std()).all() and torch.isfinite(out).all()
     assert (norm.std() >= norm.std_epsilon).all()
+
+
+def test_grouped_normalizer_keeps_each_groups_statistics():
+    rng = np.random.default_rng(2)
+    group = torch.as_tensor(rng.integers(0, 2, size=400))
+    scale = torch.tensor([[1e-3, 5e-3], [2e-5, 1e-4]], dtype=torch.float64)  # plate-like and impactor-like
+    x = (torch.as_tensor(rng.normal(size=(400, 2))) * scale[group] + 0.5 * scale[group]).float()
+    norm = GroupedNormalizer(2, groups=2).train()
+    y = norm(x, group, accumulate=True)
+    for g in (0, 1):
+        rows = x[group == g].double().numpy()
+        np.testing.assert_allclose(norm.groups[g].mean().numpy(), rows.mean(0), rtol=1e-6)
+        np.testing.assert_allclose(y[group == g].double().std(0, unbiased=False).numpy(), [1.0, 1.0], rtol=1e-4)
+    torch.testing.assert_close(norm.inverse(y, group), x, rtol=1e-5, atol=1e-9)
 
 
 def test_normalizer_is_identity_before_statistics():

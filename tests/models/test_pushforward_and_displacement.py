@@ -100,3 +100,36 @@ def test_edge_loss_counts_the_relative_motion_of_neighbours_not_a_common_offset(
     assert all(p.grad is not None for p in sim.network.parameters() if p.requires_grad)
     with pytest.raises(ConfigError, match="edge_loss_weight"):
         ModelConfig(edge_loss_weight=-1.0)
+
+
+def test_target_norm_by_type_gives_the_obstacle_its_own_target_statistics(tmp_path):
+    from meshsim.datasets import FrameWindowDataset
+    from meshsim.datasets.schema import NodeType
+    from meshsim.graph import position_target
+    from meshsim.models import LearnedSimulator, ModelConfig
+
+    data = _train_test.synthetic_store(tmp_path / "d.h5", num=1, frames=8)
+    windows = FrameWindowDataset(str(data), history=1, horizon=1)
+    sim = LearnedSimulator(ModelConfig(kind="hcmt", **_train_test.TINY_MODEL, target="accel",
+                                       noise_std=0.0, target_norm_by_type=True), dim=2)
+    batch = sim.collate([windows[0], windows[3]])
+    sim.train()
+    sim.loss(batch, accumulate_stats=True)
+    true = position_target(batch.prev_pos, batch.cur_pos, batch.next_pos, "accel").double()
+    obstacle = batch.node_type.reshape(-1) == NodeType.OBSTACLE
+    for group, rows in ((0, ~obstacle), (1, obstacle)):
+        torch.testing.assert_close(sim.target_normalizer.groups[group].mean(), true[rows].mean(0), rtol=1e-5,
+                                   atol=1e-12)
+    assert {"target_normalizer.groups.1.sum", "target_normalizer.groups.0.count"} <= set(sim.state_dict())
+    sim.eval()  # a rollout step inverts the grouped statistics: its update is the normalized prediction mapped back
+    with torch.no_grad():
+        pred = sim._forward(batch, batch.prev_pos, batch.cur_pos, None, False)
+        next_pos = sim._advance(batch, batch.prev_pos, batch.cur_pos, None)[0]
+        group = obstacle.long()
+        mean = torch.stack([g.mean() for g in sim.target_normalizer.groups]).float()[group]
+        std = torch.stack([g.std() for g in sim.target_normalizer.groups]).float()[group]
+        expected = 2 * batch.cur_pos - batch.prev_pos + pred[:, :2] * std + mean
+    predicted = sim.output_mask(batch.node_type).all(-1) & ~obstacle  # obstacles: not rigid here, but check plate
+    torch.testing.assert_close(next_pos[predicted], expected[predicted], rtol=1e-5, atol=1e-7)
+    plain = LearnedSimulator(ModelConfig(kind="hcmt", **_train_test.TINY_MODEL), dim=2)
+    assert "target_normalizer.sum" in plain.state_dict()  # default: the state_dict of models shipped before
