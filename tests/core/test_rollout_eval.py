@@ -138,3 +138,28 @@ def test_a_diverging_model_raises_naming_the_step(trained, capsys):
     err = capsys.readouterr().err
     assert "diverged at step 1" in err and "trajectory 00000" in err
     assert torch.isfinite(ckpt["model"]["target_normalizer.sum_squared"]).all()
+
+
+def test_the_demo_reports_a_diverging_model_as_a_row_instead_of_failing(trained):
+    from meshsim.datasets import TrajectoryFile
+    from meshsim.demo import _evaluate, format_summary
+    from meshsim.train.checkpoint import read_checkpoint, save_checkpoint
+
+    tmp, data, best = trained
+    ckpt = read_checkpoint(best)
+    ckpt["model"]["target_normalizer.sum_squared"] = ckpt["model"]["target_normalizer.sum_squared"] * 1e16
+    ckpt.pop("format"), ckpt.pop("version"), ckpt.pop("versions")
+    save_checkpoint(tmp / "exploding_demo.pt", ckpt)
+    with TrajectoryFile(data) as f:
+        count = len(f.ids)
+    bad = _evaluate(tmp / "exploding_demo.pt", data, tmp, "boom", 0.1, 1)
+    good = _evaluate(best, data, tmp, "fine", 0.1, 1)
+    assert bad["diverged"] == bad["worse_than_hold"] == count and bad["rollout_rmse_all_x1e3"] is None
+    assert good["diverged"] == 0 and math.isfinite(good["rollout_rmse_all_x1e3"])
+    summary = {"scene": "impact-plate-2d", "plan": {"test_trajectories": count}, "solver_seconds_per_frame": 0.1,
+               "models": {"fine": {"label": "fine", "train_steps": 1, **good},
+                          "boom": {"label": "boom", "train_steps": 1, **bad}},
+               "baselines": good["baselines"], "paraview": [], "video": None, "view_command": "meshsim view x"}
+    rows = {line.split()[0]: line for line in format_summary(summary).splitlines()}
+    assert rows["boom"].endswith(f"diverged on {count}") and "-" in rows["boom"]
+    assert rows["fine"].endswith("x")
