@@ -61,7 +61,9 @@ def test_a_refused_train_run_leaves_no_run_folder_and_3d_data_is_named(tmp_path,
 
 def test_ctrl_c_stops_generate_with_one_line_and_no_worker_traceback(tmp_path):
     tiny = ["num_frames=40", "cells_x=8", "cells_y=2", "ball_rings=2"]
-    cmd = meshsim_cmd("generate", "impact-plate-2d", "--num", "8", "--workers", "2", "--out", tmp_path / "g.h5", *tiny)
+    # 200 trajectories (~1 min): with Warp's kernels cached, 8 of them were done before the Ctrl-C came
+    cmd = meshsim_cmd("generate", "impact-plate-2d", "--num", "200", "--workers", "2", "--out", tmp_path / "g.h5",
+                      *tiny)
     with spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
         from procs import descendants
