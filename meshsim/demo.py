@@ -188,6 +188,13 @@ def _train_one(cfg, run_dir: Path) -> int:
     return train(cfg, run_dir=run_dir, show_progress=False).step
 
 
+# A table row's figures and the `meshsim.metrics` means they come from (None in the row of a diverged model).
+ROW_FIGURES = {"rollout_rmse_p1_x1e3": "p1", "rollout_rmse_all_x1e3": "p_all", "skill": "skill",
+               "plate_rmse_all_x1e3": "NORMAL_p_all", "plate_skill": "NORMAL_skill", "stress_rmse_all_mpa": "s_all",
+               "stress_skill": "s_skill",
+               "volume_error_pct": "j_all"}  # the strain the predicted mesh implies (meshsim.metrics)
+
+
 def _evaluate(checkpoint, test: Path, out: Path, tag: str, solver_frame_seconds: float, threads: int) -> dict:
     """Roll `checkpoint` out over `test`, evaluate it beside the trivial baselines; the figures of one table row."""
     from meshsim.metrics import evaluate_file
@@ -202,22 +209,13 @@ def _evaluate(checkpoint, test: Path, out: Path, tag: str, solver_frame_seconds:
         with TrajectoryFile(test) as source, TrajectoryFile(rollout_path) as kept:
             diverged = len(source.ids) - len(kept.ids)
         return {"diverged": diverged, "worse_than_hold": diverged, "rollout": str(rollout_path), "baselines": None,
-                **dict.fromkeys(("rollout_rmse_p1_x1e3", "rollout_rmse_all_x1e3", "skill", "plate_rmse_all_x1e3",
-                                 "plate_skill", "stress_rmse_all_mpa", "stress_skill", "volume_error_pct",
-                                 "rollout_frame_seconds", "speedup_over_solver"))}
+                **dict.fromkeys(ROW_FIGURES), "rollout_frame_seconds": None, "speedup_over_solver": None}
     report = evaluate_file(rollout_path, json_path=out / f"eval_{tag}.json", plot_path=out / f"eval_{tag}.png")
     m = report["mean"]
     worse = sum(1 for s in report["trajectories"].values() if s.get("skill") is not None and s["skill"] < 0)
     return {
         "diverged": 0,
-        "rollout_rmse_p1_x1e3": m.get("p1"),
-        "rollout_rmse_all_x1e3": m.get("p_all"),
-        "skill": m.get("skill"),
-        "plate_rmse_all_x1e3": m.get("NORMAL_p_all"),
-        "plate_skill": m.get("NORMAL_skill"),
-        "stress_rmse_all_mpa": m.get("s_all"),
-        "stress_skill": m.get("s_skill"),
-        "volume_error_pct": m.get("j_all"),  # the strain the predicted mesh implies (meshsim.metrics)
+        **{row_key: m.get(metric) for row_key, metric in ROW_FIGURES.items()},
         "worse_than_hold": worse,
         "rollout_frame_seconds": rolled["mean_step_seconds"],  # a batched step's time / trajectories in the batch
         "speedup_over_solver": solver_frame_seconds / rolled["mean_step_seconds"],

@@ -124,32 +124,33 @@ def test_rollout_and_eval_refuse_bad_inputs(trained, capsys):
     assert main(["rollout", str(best), str(data), "-o", str(out), "--steps", "2", "--force"]) == 0
 
 
-def test_a_diverging_model_raises_naming_the_step(trained, capsys):
+def _exploding_checkpoint(best, path):
+    """A copy of `best` whose first predicted frame leaves the scene (its de-normalisation blown up); its model."""
     from meshsim.train.checkpoint import read_checkpoint, save_checkpoint
 
-    tmp, data, best = trained
     ckpt = read_checkpoint(best)
-    # Blow up the de-normalisation of predicted displacements: the first predicted frame leaves the scene.
     ckpt["model"]["target_normalizer.sum_squared"] = ckpt["model"]["target_normalizer.sum_squared"] * 1e16
     ckpt.pop("format"), ckpt.pop("version"), ckpt.pop("versions")
+    save_checkpoint(path, ckpt)
+    return ckpt["model"]
+
+
+def test_a_diverging_model_raises_naming_the_step(trained, capsys):
+    tmp, data, best = trained
     bad = tmp / "exploding.pt"
-    save_checkpoint(bad, ckpt)
+    model = _exploding_checkpoint(best, bad)
     assert main(["rollout", str(bad), str(data), "-o", str(tmp / "boom.h5"), "--steps", "3"]) == 2
     err = capsys.readouterr().err
     assert "diverged at step 1" in err and "trajectory 00000" in err
-    assert torch.isfinite(ckpt["model"]["target_normalizer.sum_squared"]).all()
+    assert torch.isfinite(model["target_normalizer.sum_squared"]).all()
 
 
 def test_the_demo_reports_a_diverging_model_as_a_row_instead_of_failing(trained):
     from meshsim.datasets import TrajectoryFile
     from meshsim.demo import _evaluate, format_summary
-    from meshsim.train.checkpoint import read_checkpoint, save_checkpoint
 
     tmp, data, best = trained
-    ckpt = read_checkpoint(best)
-    ckpt["model"]["target_normalizer.sum_squared"] = ckpt["model"]["target_normalizer.sum_squared"] * 1e16
-    ckpt.pop("format"), ckpt.pop("version"), ckpt.pop("versions")
-    save_checkpoint(tmp / "exploding_demo.pt", ckpt)
+    _exploding_checkpoint(best, tmp / "exploding_demo.pt")
     with TrajectoryFile(data) as f:
         count = len(f.ids)
     bad = _evaluate(tmp / "exploding_demo.pt", data, tmp, "boom", 0.1, 1)
