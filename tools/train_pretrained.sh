@@ -12,6 +12,7 @@
 # re-running the same command continues from RUN_DIR/<model>/checkpoints/last.pt.
 #
 # SEED=S (default 0, the shipped models' seed): another seed of the same recipe, to size the seed spread.
+# MODELS='hcmt' (impact; default 'hcmt mgn'): train only these of the two impact models, e.g. to try an option on one.
 # OVERRIDES='key=value ...': more config overrides for every run, e.g. on a GPU
 # OVERRIDES='device=cuda batch_size=8 num_workers=3' (benchmarks/RESULTS.md, "GPU learning curve").
 # EXTEND_MINUTES=E (impact): once both runs have spent CPU_MINUTES, continue them to E CPU minutes, the learning
@@ -47,16 +48,19 @@ case "${RECIPE:-pushforward}" in
   noise) recipe_overrides=(unroll_steps=1 model.noise_std=2e-4 model.noise_gamma=0.1) ;;
   *) echo "RECIPE must be pushforward or noise, got ${RECIPE}" >&2; exit 2 ;;
 esac
+for kind in ${MODELS:-hcmt mgn}; do
+  case "$kind" in hcmt|mgn) ;; *) echo "MODELS must list hcmt and/or mgn, got '${MODELS}'" >&2; exit 2 ;; esac
+done
 case "$which" in
   impact)
     impact_data
-    for kind in hcmt mgn; do
+    for kind in ${MODELS:-hcmt mgn}; do
       train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
         val_rollouts=2 "${recipe_overrides[@]}" &
     done
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
-      for kind in hcmt mgn; do
+      for kind in ${MODELS:-hcmt mgn}; do
         extend "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
           "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${recipe_overrides[@]}" &
       done
