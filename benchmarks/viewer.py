@@ -77,6 +77,15 @@ def request_ms(host: str, port: int, template: str, count: int) -> float:
     return statistics.median(times)
 
 
+HEADLINE = ("first_frame_ms", "scrub_fps", "scrub_fps_cached", "scrub_fps_analysis", "server_positions_ms",
+            "server_probe_ms")
+
+
+def headline(measured: dict, size: str) -> dict:
+    """The figures the result line reports for one mesh size, named `<figure>_<size>`."""
+    return {f"{key}_{size}": round(measured[key], 2 if key.startswith("server") else 1) for key in HEADLINE}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames and page loads, no 100k-node run")
@@ -91,24 +100,13 @@ def main() -> None:
         print(f"wrote 10k-node sample in {time.perf_counter() - started:.1f} s", flush=True)
         small = measure(path, loads, width, height)
         print(json.dumps(small), flush=True)
-        result.update({"first_frame_ms_10k": round(small["first_frame_ms"], 1),
-                       "scrub_fps_10k": round(small["scrub_fps"], 1),
-                       "scrub_fps_10k_cached": round(small["scrub_fps_cached"], 1),
-                       "scrub_fps_10k_analysis": round(small["scrub_fps_analysis"], 1),
-                       "server_positions_ms_10k": round(small["server_positions_ms"], 2),
-                       "server_probe_ms_10k": round(small["server_probe_ms"], 2),
-                       "renderer": small["renderer"]})  # fmt: skip
+        result.update(headline(small, "10k"), renderer=small["renderer"])
         if not args.quick:
             path = Path(tmp) / "rollout_100k.h5"
             write_sample(path, "triangle", nodes=100_000, frames=30)
             large = measure(path, 2, width, height)
             print(json.dumps(large), flush=True)
-            result.update({"first_frame_ms_100k": round(large["first_frame_ms"], 1),
-                           "scrub_fps_100k": round(large["scrub_fps"], 1),
-                           "scrub_fps_100k_cached": round(large["scrub_fps_cached"], 1),
-                           "scrub_fps_100k_analysis": round(large["scrub_fps_analysis"], 1),
-                           "server_probe_ms_100k": round(large["server_probe_ms"], 2),
-                           "server_positions_ms_100k": round(large["server_positions_ms"], 2)})  # fmt: skip
+            result.update(headline(large, "100k"))
     print(json.dumps(result))
 
 
