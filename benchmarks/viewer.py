@@ -77,13 +77,16 @@ def request_ms(host: str, port: int, template: str, count: int) -> float:
     return statistics.median(times)
 
 
-HEADLINE = ("first_frame_ms", "scrub_fps", "scrub_fps_cached", "scrub_fps_analysis", "server_positions_ms",
-            "server_probe_ms")
+# The figures the result line reports for each mesh size: (its key, `{size}` filled in; the figure of `measure`;
+# decimals). The keys are the ones docs/viewer.md and benchmarks/RESULTS.md name.
+HEADLINE = (("first_frame_ms_{size}", "first_frame_ms", 1), ("scrub_fps_{size}", "scrub_fps", 1),
+            ("scrub_fps_{size}_cached", "scrub_fps_cached", 1), ("scrub_fps_{size}_analysis", "scrub_fps_analysis", 1),
+            ("server_positions_ms_{size}", "server_positions_ms", 2), ("server_probe_ms_{size}", "server_probe_ms", 2))
 
 
 def headline(measured: dict, size: str) -> dict:
-    """The figures the result line reports for one mesh size, named `<figure>_<size>`."""
-    return {f"{key}_{size}": round(measured[key], 2 if key.startswith("server") else 1) for key in HEADLINE}
+    """The result line's figures of one mesh size (`size`: "10k" or "100k")."""
+    return {key.format(size=size): round(measured[figure], digits) for key, figure, digits in HEADLINE}
 
 
 def main() -> None:
