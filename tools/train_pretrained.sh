@@ -21,6 +21,10 @@
 set -euo pipefail
 which="${1:?impact, impact-kinematic or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
 meshsim="${MESHSIM:-meshsim}"
+models="${MODELS:-hcmt mgn}"  # the impact models to train
+for kind in $models; do
+  case "$kind" in hcmt|mgn) ;; *) echo "MODELS must list hcmt and/or mgn, got '${MODELS}'" >&2; exit 2 ;; esac
+done
 mkdir -p "$data" "$runs"
 generate() {  # scene file num seed: skipped when the file exists, so re-running the script resumes training
   [ -f "$data/$2" ] || "$meshsim" generate "$1" --num "$3" --seed "$4" --out "$data/$2" preset=benchmark
@@ -48,19 +52,16 @@ case "${RECIPE:-pushforward}" in
   noise) recipe_overrides=(unroll_steps=1 model.noise_std=2e-4 model.noise_gamma=0.1) ;;
   *) echo "RECIPE must be pushforward or noise, got ${RECIPE}" >&2; exit 2 ;;
 esac
-for kind in ${MODELS:-hcmt mgn}; do
-  case "$kind" in hcmt|mgn) ;; *) echo "MODELS must list hcmt and/or mgn, got '${MODELS}'" >&2; exit 2 ;; esac
-done
 case "$which" in
   impact)
     impact_data
-    for kind in ${MODELS:-hcmt mgn}; do
+    for kind in $models; do
       train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
         val_rollouts=2 "${recipe_overrides[@]}" &
     done
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
-      for kind in ${MODELS:-hcmt mgn}; do
+      for kind in $models; do
         extend "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
           "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${recipe_overrides[@]}" &
       done
