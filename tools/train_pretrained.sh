@@ -21,6 +21,7 @@
 set -euo pipefail
 which="${1:?impact, impact-kinematic or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
 meshsim="${MESHSIM:-meshsim}"
+recipes="$(cd "$(dirname "$0")/../data" && pwd)"  # the training recipes, found wherever the script is run from
 models="${MODELS:-hcmt mgn}"  # the impact models to train
 for kind in $models; do
   case "$kind" in hcmt|mgn) ;; *) echo "MODELS must list hcmt and/or mgn, got '${MODELS}'" >&2; exit 2 ;; esac
@@ -56,25 +57,25 @@ case "$which" in
   impact)
     impact_data
     for kind in $models; do
-      train "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
+      train "$kind-impact-plate-2d" "$recipes/train_${kind}_impact_plate.yaml" "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
         val_rollouts=2 "${recipe_overrides[@]}" &
     done
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
       for kind in $models; do
-        extend "$kind-impact-plate-2d" data/train_${kind}_impact_plate.yaml "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
+        extend "$kind-impact-plate-2d" "$recipes/train_${kind}_impact_plate.yaml" "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
           "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${recipe_overrides[@]}" &
       done
       wait
     fi ;;
   impact-kinematic)  # the ball's motion is given (as DeepMind's deforming_plate actuator); only the plate is learned
     impact_data
-    train hcmt-impact-plate-2d-kinematic data/train_hcmt_impact_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
+    train hcmt-impact-plate-2d-kinematic "$recipes/train_hcmt_impact_plate.yaml" "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
       val_rollouts=2 "model.predicted_types=[NORMAL]" model.kinematic_input=true ;;
   plate3d)
     generate deforming-plate-3d train.h5 24 0; generate deforming-plate-3d valid.h5 4 1
     generate deforming-plate-3d test.h5 8 2
-    train hcmt-deforming-plate-3d data/train_hcmt_deforming_plate.yaml "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
+    train hcmt-deforming-plate-3d "$recipes/train_hcmt_deforming_plate.yaml" "${CPU_MINUTES:-120}" "${WALL_MINUTES:-240}" \
       val_rollouts=1 ;;
   *) echo "usage: tools/train_pretrained.sh impact|impact-kinematic|plate3d DATA_DIR RUN_DIR" >&2; exit 2 ;;
 esac
