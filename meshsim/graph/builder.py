@@ -49,11 +49,11 @@ class GraphBuilder:
                     "(use FrameWindowDataset(history=1, horizon=K))"
                 )
             graph.prev_pos, graph.cur_pos, graph.next_pos = frames[0], frames[1], frames[2]
-            fields = self._fields(sample, graph.num_nodes, frames.shape[0], where)  # [K, N, F]
-            graph.next_fields = fields[0]
+            fields = self._fields(sample, graph.num_nodes, frames.shape[0], where)  # [1 + K, N, F], from frame t
+            graph.cur_fields, graph.next_fields = fields[0], fields[1]
             if frames.shape[0] > 3:  # later frames for unrolled training, node-major so that batching concatenates
                 graph.future_pos = frames[3:].transpose(0, 1).contiguous()  # [N, K - 1, d]
-                graph.future_fields = fields[1:].transpose(0, 1).contiguous()  # [N, K - 1, F]
+                graph.future_fields = fields[2:].transpose(0, 1).contiguous()  # [N, K - 1, F]
             graphs.append(graph)
         return Batch.from_data_list(graphs)
 
@@ -121,7 +121,7 @@ class GraphBuilder:
         return values.expand(n, len(values)).clone()
 
     def _fields(self, sample: Mapping[str, Any], n: int, frames: int, where: str) -> torch.Tensor:
-        """[frames - 2, N, F]: the predicted fields at every target frame of the window."""
+        """[frames - 1, N, F]: the fields at frame t (the last input) and at every target frame of the window."""
         columns = []
         for name in self.cfg.fields:
             key = f"fields/{name}"
@@ -131,8 +131,8 @@ class GraphBuilder:
             if window.shape != (frames, n):
                 raise DataFormatError(f"{where}: field {name!r} has shape {tuple(window.shape)}, expected "
                                       f"[{frames}, {n}] (scalar per node)")
-            columns.append(window[2:])
-        return torch.stack(columns, dim=-1) if columns else torch.zeros(frames - 2, n, 0)
+            columns.append(window[1:])
+        return torch.stack(columns, dim=-1) if columns else torch.zeros(frames - 1, n, 0)
 
 
 def _host(x):

@@ -36,6 +36,9 @@ class ModelConfig:
     # that a rollout integrates twice into the impactor's path
     target_norm_by_type: bool = False
     kinematic_input: bool = False  # add x_{t+1} - x_t of the nodes the model does not predict as input
+    # carry the fields (stress) as state: their values at t are node inputs and the model predicts their change to
+    # t+1. Without it the stress at t+1 must be read off strains of ~1e-3 that the position features do not resolve
+    field_input: bool = False
     # add x_t - X (displacement from the reference mesh) of the deformable nodes as input: a clamped body's drift
     # away from its supports is invisible to edge features (they see only relative positions) except next to them
     displacement_input: bool = False
@@ -64,6 +67,8 @@ class ModelConfig:
         if not self.level_edge_factor >= 1.0:
             raise ConfigError(f"model.level_edge_factor must be >= 1, got {self.level_edge_factor}")
         self.fields = tuple(self.fields)
+        if self.field_input and not self.fields:
+            raise ConfigError("model.field_input needs model.fields: list the fields to carry, e.g. [stress]")
         self.material_keys = tuple(self.material_keys)
         self.predicted_types = tuple(self.predicted_types)
         self.nonnegative_fields = tuple(self.nonnegative_fields)

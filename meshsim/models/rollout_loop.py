@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from meshsim.errors import ConfigError, RolloutDivergedError
+from meshsim.errors import ConfigError, DataFormatError, RolloutDivergedError
 
 HISTORY = 2  # ground-truth frames handed to the rollout
 DIVERGENCE_FACTOR = 10.0
@@ -84,13 +84,14 @@ def rollout_batch(sim, trajs: list, steps: int | None = None,
     boxes = [_divergence_box(t.world_pos) for t in trajs]
     errors: list[RolloutDivergedError | None] = [None] * len(trajs)
     positions = [gt[0], gt[1]]
+    carried = _start_fields(sim.cfg, trajs, traj_ids).to(device) if sim.cfg.field_input else None
     field_frames: dict[str, list] = {}
     times = np.zeros(steps)
     try:
         for k in range(1, steps + 1):
             _sync(device)
             start = time.perf_counter()
-            next_pos, fields = sim.step(graph, positions[-2], positions[-1], gt[k + 1])
+            next_pos, fields = sim.step(graph, positions[-2], positions[-1], gt[k + 1], carried)
             _sync(device)
             times[k - 1] = (time.perf_counter() - start) / len(trajs)
             parts = list(next_pos.split(sizes))
@@ -102,6 +103,8 @@ def rollout_batch(sim, trajs: list, steps: int | None = None,
             positions.append(torch.cat(parts))
             for name, value in (fields or {}).items():
                 field_frames.setdefault(name, []).append(value.detach().float().cpu().numpy())
+            if carried is not None:  # the model's own fields feed its next step, as its positions do
+                carried = torch.stack([fields[name] for name in sim.cfg.fields], dim=-1)
     finally:
         sim.train(was_training)
     pred = torch.stack(positions).cpu().numpy().astype(np.float32)
@@ -120,6 +123,20 @@ def rollout_batch(sim, trajs: list, steps: int | None = None,
             pred_fields[name] = np.concatenate([head.astype(np.float32), mine], axis=0)
         results.append(RolloutResult(pred[:, nodes], pred_fields, times.copy()))
     return results
+
+
+def _start_fields(cfg, trajs: list, traj_ids: list[str]) -> torch.Tensor:
+    """[sum N, F]: the ground-truth fields at the last history frame, for a model that carries its fields."""
+    columns = []
+    for name in cfg.fields:
+        parts = []
+        for traj, traj_id in zip(trajs, traj_ids):
+            if name not in traj.fields:
+                raise DataFormatError(f"trajectory {traj_id or '?'} has no field {name!r}, which this model carries "
+                                      "from step to step (model.field_input): use data that stores it")
+            parts.append(torch.as_tensor(np.asarray(traj.fields[name][HISTORY - 1], np.float32).reshape(-1)))
+        columns.append(torch.cat(parts))
+    return torch.stack(columns, dim=-1)
 
 
 def _batch_statics(statics: list, batch_cls):

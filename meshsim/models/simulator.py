@@ -53,7 +53,7 @@ class LearnedSimulator(nn.Module):
         self.cfg, self.dim = cfg, dim
         self.builder = GraphBuilder(cfg, dim)  # samples and meshes -> graphs; holds no weights
         node_width = (dim + NodeType.SIZE + len(cfg.material_keys) + (dim if cfg.kinematic_input else 0)
-                      + (dim if cfg.displacement_input else 0))
+                      + (dim if cfg.displacement_input else 0) + (len(cfg.fields) if cfg.field_input else 0))
         mesh_edge_width, contact_width = 2 * dim + 2, dim + 1
         out_width = dim + len(cfg.fields)
         self.node_normalizer = Normalizer(node_width)
@@ -62,6 +62,8 @@ class LearnedSimulator(nn.Module):
         # per type: OBSTACLE rows, the rest (only then: checkpoints of models without it keep their state_dict)
         self.target_normalizer = GroupedNormalizer(dim, 2) if cfg.target_norm_by_type else Normalizer(dim)
         self.field_normalizer = Normalizer(max(len(cfg.fields), 1))
+        if cfg.field_input:  # the field target is then the change over a step (only then: older checkpoints load)
+            self.field_change_normalizer = Normalizer(len(cfg.fields))
         if cfg.edge_loss_weight > 0:  # only then: checkpoints of models without it keep their state_dict
             self.edge_target_normalizer = Normalizer(dim)
         if cfg.kind == "hcmt":
@@ -79,8 +81,10 @@ class LearnedSimulator(nn.Module):
         """[N, d] bool: predicted components (HANDLE: none; SYMMETRIC: all but x). Also the loss mask."""
         return output_mask(torch.as_tensor(node_type).reshape(-1), self.dim, self.cfg.predicted_type_ids)
 
-    def _forward(self, graph, prev_pos, cur_pos, next_hint, accumulate: bool) -> torch.Tensor:
-        """Normalized prediction [N, d + fields] at positions (prev_pos, cur_pos)."""
+    def _forward(self, graph, prev_pos, cur_pos, next_hint, accumulate: bool,
+                 cur_fields: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalized prediction [N, d + fields] at positions (prev_pos, cur_pos) (and fields [N, F] at t when
+        `cfg.field_input`)."""
         cfg, mask = self.cfg, self.output_mask(graph.node_type)
         motion = None
         if cfg.kinematic_input:
@@ -91,6 +95,8 @@ class LearnedSimulator(nn.Module):
             body = (graph.node_type != NodeType.OBSTACLE)[:, None].to(cur_pos.dtype)
             displacement = (cur_pos - graph.mesh_pos) * body
         x = node_features(prev_pos, cur_pos, graph.node_type, graph.material, motion, displacement)
+        if cfg.field_input:
+            x = torch.cat([x, self._require_fields(cur_fields)], dim=-1)
         x = self.node_normalizer(x, accumulate)
         batch = getattr(graph, "batch", None)
         if cfg.kind == "mgn" and cfg.world_edges:
@@ -130,6 +136,7 @@ class LearnedSimulator(nn.Module):
         cfg = self.cfg
         accumulate = accumulate_stats and self.training
         prev_pos, cur_pos, next_pos, true_fields = batch.prev_pos, batch.cur_pos, batch.next_pos, batch.next_fields
+        cur_fields = batch.cur_fields if cfg.field_input else None
         if unroll:
             future = getattr(batch, "future_pos", None)
             if future is None or future.shape[1] < unroll:
@@ -139,11 +146,14 @@ class LearnedSimulator(nn.Module):
             truth = [batch.next_pos, *future.unbind(1)]
             with torch.no_grad():
                 for k in range(unroll):
-                    prev_pos, cur_pos = cur_pos, self._advance(batch, prev_pos, cur_pos, truth[k])[0]
+                    advanced, fields = self._advance(batch, prev_pos, cur_pos, truth[k], cur_fields)
+                    prev_pos, cur_pos = cur_pos, advanced
+                    if cfg.field_input:  # the fields, too, come from the model's own rollout
+                        cur_fields = torch.stack([fields[name] for name in cfg.fields], dim=-1)
             next_pos, true_fields = truth[unroll], batch.future_fields[:, unroll - 1]
         if self.training:
             cur_pos, next_pos = add_training_noise(cur_pos, next_pos, batch.node_type, cfg.noise_std, cfg.noise_gamma)
-        pred = self._forward(batch, prev_pos, cur_pos, next_pos, accumulate)
+        pred = self._forward(batch, prev_pos, cur_pos, next_pos, accumulate, cur_fields)
         physical_target = position_target(prev_pos, cur_pos, next_pos, cfg.target)
         target = self._normalize_target(physical_target, batch.node_type, accumulate)
         mask = self.output_mask(batch.node_type).to(pred.dtype)
@@ -156,12 +166,21 @@ class LearnedSimulator(nn.Module):
             loss = loss + cfg.edge_loss_weight * edge_loss
             logs["loss_edges"] = edge_loss.detach()
         if cfg.fields:
-            fields = self.field_normalizer(true_fields, accumulate)
+            if cfg.field_input:
+                fields = self.field_change_normalizer(true_fields - cur_fields, accumulate)
+            else:
+                fields = self.field_normalizer(true_fields, accumulate)
             field_loss = ((pred[:, self.dim :] - fields) ** 2).sum(-1).mean()
             loss = loss + field_loss
             logs["loss_fields"] = field_loss.detach()
         logs["loss"] = loss.detach()
         return loss, logs
+
+    def _require_fields(self, cur_fields: torch.Tensor | None) -> torch.Tensor:
+        if cur_fields is None:
+            raise DataFormatError(f"this model carries its fields ({', '.join(self.cfg.fields)}) from step to step "
+                                  "(model.field_input): pass their values at t, e.g. step(..., fields=...)")
+        return cur_fields
 
     def _normalize_target(self, target: torch.Tensor, node_type: torch.Tensor, accumulate: bool) -> torch.Tensor:
         if self.cfg.target_norm_by_type:
@@ -199,21 +218,25 @@ class LearnedSimulator(nn.Module):
 
     @torch.no_grad()
     def step(self, static: MeshGraph, prev_pos: torch.Tensor, cur_pos: torch.Tensor,
-             next_pos_hint: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             next_pos_hint: torch.Tensor | None = None,
+             fields: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One step: (x_{t-1}, x_t) -> x_{t+1} and fields at t+1 (physical units). No noise, no statistics.
 
         Components the model does not predict come from `next_pos_hint` (ground truth of kinematic/clamped
-        nodes), or stay at `cur_pos` when no hint is given.
+        nodes), or stay at `cur_pos` when no hint is given. A model with `cfg.field_input` also needs `fields`,
+        the fields at t as [N, F] in the order of `cfg.fields` (in a rollout: what it predicted the step before).
         """
         device = self._device()
         prev_pos, cur_pos = prev_pos.to(device, torch.float32), cur_pos.to(device, torch.float32)
         hint = next_pos_hint.to(device, torch.float32) if next_pos_hint is not None else None
-        return self._advance(static, prev_pos, cur_pos, hint)
+        fields = fields.to(device, torch.float32) if fields is not None else None
+        return self._advance(static, prev_pos, cur_pos, hint, fields)
 
-    def _advance(self, graph, prev_pos, cur_pos, hint) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _advance(self, graph, prev_pos, cur_pos, hint,
+                 cur_fields: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Network step in physical units: next positions (unpredicted components from `hint`, else held) and
         fields; rigid obstacle bodies projected when the graph carries `rigid_group` (see `prepare`)."""
-        pred = self._forward(graph, prev_pos, cur_pos, hint, accumulate=False)
+        pred = self._forward(graph, prev_pos, cur_pos, hint, False, cur_fields)
         update = self._target_inverse(pred[:, : self.dim], graph.node_type)
         next_pos = integrate(prev_pos, cur_pos, update, self.cfg.target)
         fallback = hint if hint is not None else cur_pos
@@ -221,7 +244,10 @@ class LearnedSimulator(nn.Module):
         groups = getattr(graph, "rigid_group", None)
         if groups is not None:
             next_pos = project_rigid(next_pos, graph.mesh_pos, groups)
-        values = self.field_normalizer.inverse(pred[:, self.dim :]) if self.cfg.fields else pred[:, :0]
+        if self.cfg.field_input:
+            values = cur_fields + self.field_change_normalizer.inverse(pred[:, self.dim :])
+        else:
+            values = self.field_normalizer.inverse(pred[:, self.dim :]) if self.cfg.fields else pred[:, :0]
         fields = {}
         for i, name in enumerate(self.cfg.fields):
             fields[name] = values[:, i].clamp_min(0.0) if name in self.cfg.nonnegative_fields else values[:, i]
