@@ -91,7 +91,7 @@ def rollout_batch(sim, trajs: list, steps: int | None = None,
         for k in range(1, steps + 1):
             _sync(device)
             start = time.perf_counter()
-            next_pos, fields = sim.step(graph, positions[-2], positions[-1], gt[k + 1], carried)
+            next_pos, fields = sim.step(graph, positions[-2], positions[-1], gt[k + 1], fields=carried)
             _sync(device)
             times[k - 1] = (time.perf_counter() - start) / len(trajs)
             parts = list(next_pos.split(sizes))

@@ -59,8 +59,8 @@ def _wrap_step(monkeypatch, perturb):
 
     real, calls = LearnedSimulator.step, []
 
-    def step(self, static, prev, cur, next_hint):
-        next_pos, fields = real(self, static, prev, cur, next_hint)
+    def step(self, static, prev, cur, next_hint, fields=None):
+        next_pos, fields = real(self, static, prev, cur, next_hint, fields)
         calls.append(1)
         return perturb(len(calls), next_pos), fields
 
