@@ -104,7 +104,7 @@ def rollout_batch(sim, trajs: list, steps: int | None = None,
             for name, value in (fields or {}).items():
                 field_frames.setdefault(name, []).append(value.detach().float().cpu().numpy())
             if carried is not None:  # the model's own fields feed its next step, as its positions do
-                carried = torch.stack([fields[name] for name in sim.cfg.fields], dim=-1)
+                carried = sim.field_state(fields)
     finally:
         sim.train(was_training)
     pred = torch.stack(positions).cpu().numpy().astype(np.float32)

@@ -149,7 +149,7 @@ class LearnedSimulator(nn.Module):
                     advanced, fields = self._advance(batch, prev_pos, cur_pos, truth[k], cur_fields)
                     prev_pos, cur_pos = cur_pos, advanced
                     if cfg.field_input:  # the fields, too, come from the model's own rollout
-                        cur_fields = torch.stack([fields[name] for name in cfg.fields], dim=-1)
+                        cur_fields = self.field_state(fields)
             next_pos, true_fields = truth[unroll], batch.future_fields[:, unroll - 1]
         if self.training:
             cur_pos, next_pos = add_training_noise(cur_pos, next_pos, batch.node_type, cfg.noise_std, cfg.noise_gamma)
@@ -175,6 +175,10 @@ class LearnedSimulator(nn.Module):
             logs["loss_fields"] = field_loss.detach()
         logs["loss"] = loss.detach()
         return loss, logs
+
+    def field_state(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """[N, F]: a step's fields (by name) as the input of the next step of a `cfg.field_input` model."""
+        return torch.stack([fields[name] for name in self.cfg.fields], dim=-1)
 
     def _require_fields(self, cur_fields: torch.Tensor | None) -> torch.Tensor:
         if cur_fields is None:
