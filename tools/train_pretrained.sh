@@ -15,9 +15,11 @@
 # MODELS='hcmt' (impact; default 'hcmt mgn'): train only these of the two impact models, e.g. to try an option on one.
 # OVERRIDES='key=value ...': more config overrides for every run, e.g. on a GPU
 # OVERRIDES='device=cuda batch_size=8 num_workers=3' (benchmarks/RESULTS.md, "GPU learning curve").
-# EXTEND_MINUTES=E (impact): once both runs have spent CPU_MINUTES, continue them to E CPU minutes, the learning
-# rate going on along the same geometric decay (lr_0 * 0.1^(t / CPU_MINUTES) up to CPU_MINUTES, then
-# lr_0 * 0.1^(1 - CPU_MINUTES/E) * 0.1^(t / E): continuous where they meet), under EXTEND_WALL_MINUTES.
+# EXTEND_MINUTES='E1 E2 ...' (impact): once both runs have spent CPU_MINUTES, continue them to E1, then E2, ... CPU
+# minutes, each stage's learning rate going on from where the last one ended, decaying 10x per Ek minutes
+# (lr_0 * 0.1^(t / CPU_MINUTES) up to CPU_MINUTES, then lr(CPU_MINUTES) * 0.1^((t - CPU_MINUTES) / E1), ...:
+# continuous where they meet), each stage under EXTEND_WALL_MINUTES. A stage already spent is skipped, so adding a
+# stage to a finished run's command continues that run.
 set -euo pipefail
 which="${1:?impact, impact-kinematic or plate3d}"; data="${2:?data folder}"; runs="${3:?run folder}"
 meshsim="${MESHSIM:-meshsim}"
@@ -41,10 +43,15 @@ train() {  # name recipe minutes-cpu minutes-wall [overrides...]: trains on $dat
     "snapshot_cpu_minutes=[5, 15, 30, 45, 60, 90, 120]" val_interval=250 checkpoint_interval=100 \
     "train_data=[$data/train.h5]" "valid_data=[$data/valid.h5]" "$@" ${OVERRIDES:-}
 }
-extend() {  # name recipe from-cpu to-cpu minutes-wall [overrides...]: the run continued, lr decay continuous
-  local name="$1" recipe="$2" from="$3" to="$4" wall="$5"; shift 5
-  local lr; lr=$(python3 -c "print(${LR:-1e-3} * 0.1 ** (1 - $from / $to))")
-  train "$name" "$recipe" "$to" "$wall" optim.lr="$lr" "$@"  # resumes: last.pt exists after the first budget
+extend() {  # name recipe minutes-wall [overrides...]: the run continued through the EXTEND_MINUTES stages
+  local name="$1" recipe="$2" wall="$3"; shift 3
+  local from="${CPU_MINUTES:-120}" lr_end="$(python3 -c "print(${LR:-1e-3} * 0.1)")" to lr
+  for to in $EXTEND_MINUTES; do
+    # the schedule is optim.lr * 0.1^(t / to) over the whole run: optim.lr is set so that it meets lr_end at t = from
+    lr=$(python3 -c "print($lr_end * 0.1 ** (-$from / $to))")
+    train "$name" "$recipe" "$to" "$wall" optim.lr="$lr" "$@"  # resumes: last.pt exists after the first budget
+    lr_end=$(python3 -c "print($lr_end * 0.1 ** (($to - $from) / $to))"); from="$to"
+  done
 }
 # RECIPE=noise (impact): MeshGraphNets' stabiliser instead of the recipes' pushforward loss: no unroll, larger noise
 # of which the target corrects a tenth (pushforward damps the plate towards rest; docs/training.md)
@@ -63,8 +70,7 @@ case "$which" in
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
       for kind in $models; do
-        extend "$kind-impact-plate-2d" "$recipes/train_${kind}_impact_plate.yaml" "${CPU_MINUTES:-120}" "$EXTEND_MINUTES" \
-          "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${recipe_overrides[@]}" &
+        extend "$kind-impact-plate-2d" "$recipes/train_${kind}_impact_plate.yaml" "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${recipe_overrides[@]}" &
       done
       wait
     fi ;;

@@ -170,6 +170,8 @@ def _train_steps(run: _Run, show_progress: bool) -> tuple[int, float]:
     log, window, last_loss = None, {}, math.nan
     snapshots = [m for m in cfg.snapshot_cpu_minutes if 60.0 * m > run.clock.cpu_before]
     done, epoch_iter, epoch_of_iter = run.start, None, -1
+    if out_of_time(cfg, run.clock, env):  # resumed with its budget already spent: nothing to train, nothing to write
+        return done, last_loss
     run.sim.train()
     for step in range(run.start, cfg.steps):
         step_start = time.perf_counter()

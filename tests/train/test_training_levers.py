@@ -37,5 +37,9 @@ def test_cpu_budget_stops_training_and_snapshots_mark_the_learning_curve(tmp_pat
     early, late = read_checkpoint(ckpts / "cpu_0.005min.pt"), read_checkpoint(ckpts / "cpu_0.01min.pt")
     assert early["step"] <= late["step"] <= result.step
     assert 0.3 <= early["cpu_seconds"] <= late["cpu_seconds"] <= read_checkpoint(ckpts / "last.pt")["cpu_seconds"]
+    # resumed with the same budget (tools/train_pretrained.sh re-runs every spent stage): no step, last.pt untouched
+    last_bytes = (ckpts / "last.pt").read_bytes()
+    again = train(cfg, resume=True, show_progress=False)
+    assert again.step == result.step and (ckpts / "last.pt").read_bytes() == last_bytes
     with pytest.raises(ConfigError, match="snapshot_cpu_minutes"):
         _train_test.tiny_config(tmp_path, data, snapshot_cpu_minutes=[0])
