@@ -50,7 +50,7 @@ extend() {  # name recipe minutes-wall [overrides...]: the run continued through
     # the schedule is optim.lr * 0.1^(t / to) over the whole run: optim.lr is set so that it meets lr_end at t = from
     lr=$(python3 -c "print($lr_end * 0.1 ** (-$from / $to))")
     train "$name" "$recipe" "$to" "$wall" optim.lr="$lr" "$@"  # resumes: last.pt exists after the first budget
-    lr_end=$(python3 -c "print($lr_end * 0.1 ** (($to - $from) / $to))"); from="$to"
+    lr_end=$(python3 -c "print($lr * 0.1)"); from="$to"  # a stage ends at a tenth of its optim.lr
   done
 }
 # RECIPE=noise (impact): MeshGraphNets' stabiliser instead of the recipes' pushforward loss: no unroll, larger noise
@@ -70,7 +70,8 @@ case "$which" in
     wait
     if [ -n "${EXTEND_MINUTES:-}" ]; then
       for kind in $models; do
-        extend "$kind-impact-plate-2d" "$recipes/train_${kind}_impact_plate.yaml" "${EXTEND_WALL_MINUTES:-240}" val_rollouts=2 "${recipe_overrides[@]}" &
+        extend "$kind-impact-plate-2d" "$recipes/train_${kind}_impact_plate.yaml" "${EXTEND_WALL_MINUTES:-240}" \
+          val_rollouts=2 "${recipe_overrides[@]}" &
       done
       wait
     fi ;;

@@ -164,14 +164,14 @@ def _set_up(cfg: TrainConfig, env: D.DistEnv, folder: Path, resume: bool) -> _Ru
 def _train_steps(run: _Run, show_progress: bool) -> tuple[int, float]:
     """Steps from `run.start` until `steps` or the budget: (steps done, mean loss of the last logged interval)."""
     cfg, env = run.cfg, run.env
+    if out_of_time(cfg, run.clock, env):  # resumed with its budget already spent: nothing to train, nothing to write
+        return run.start, math.nan
     per_epoch = D.steps_per_epoch(len(run.dataset), cfg.batch_size, env.world_size)
     watch = ThroughputWatch(what="training")
     bar = progress(cfg.steps, run.start, show_progress and env.is_main)
     log, window, last_loss = None, {}, math.nan
     snapshots = [m for m in cfg.snapshot_cpu_minutes if 60.0 * m > run.clock.cpu_before]
     done, epoch_iter, epoch_of_iter = run.start, None, -1
-    if out_of_time(cfg, run.clock, env):  # resumed with its budget already spent: nothing to train, nothing to write
-        return done, last_loss
     run.sim.train()
     for step in range(run.start, cfg.steps):
         step_start = time.perf_counter()
